@@ -63,9 +63,7 @@ export const raftConfigDefaults = {
   plantedBugs: new Set<PlantedBug>(),
 } as const satisfies Omit<RaftConfig, 'id' | 'prng'>
 
-export function makeRaftConfig(
-  options: Pick<RaftConfig, 'id' | 'prng'> & Partial<RaftConfig>,
-): RaftConfig {
+export function makeRaftConfig(options: Pick<RaftConfig, 'id' | 'prng'> & Partial<RaftConfig>): RaftConfig {
   const config: RaftConfig = { ...raftConfigDefaults, ...options }
   if (!Number.isSafeInteger(config.id) || config.id <= 0) throw new Error(`raft: bad node id ${config.id}`)
   if (config.heartbeatTicks < 1 || config.electionTicks <= config.heartbeatTicks) {
