@@ -11,9 +11,9 @@ export function quorumSize(voterCount: number): number {
  * The largest value that a majority of voters have reached: the quorum-th highest of their values.
  * 0 when there are no voters (nothing can be committed without voters).
  */
-export function quorumValue(voters: Iterable<NodeId>, valueOf: (id: NodeId) => number): number {
+export function quorumValue(voters: Iterable<NodeId>, valueFor: (id: NodeId) => number): number {
   const values: number[] = []
-  for (const id of voters) values.push(valueOf(id))
+  for (const id of voters) values.push(valueFor(id))
   if (values.length === 0) return 0
   values.sort((a, b) => b - a)
   return values[quorumSize(values.length) - 1] as number
