@@ -88,6 +88,8 @@ export class RaftCore {
   #readsBeforeTermCommit: { ctx: string; from: NodeId }[] = []
 
   #messages: Message[] = []
+  /** Leader only: proposals were appended since the last Ready; one append per follower carries them. */
+  #appendsPending = false
   #readStates: ReadState[] = []
   #prevHardState: HardState
   #prevSoftState: SoftState
@@ -194,7 +196,11 @@ export class RaftCore {
   ready(): Ready {
     if (this.#readyOutstanding) throw new Error('raft: ready() called again before advance()')
     this.#readyOutstanding = true
-    if (this.#role === 'leader') this.#startReadRound()
+    if (this.#role === 'leader') {
+      if (this.#appendsPending) this.#bcastAppend()
+      this.#startReadRound()
+    }
+    this.#appendsPending = false
     const hardState = this.#hardState()
     const softState = this.#softState()
     const snapshot = this.#log.pendingSnapshot
@@ -658,7 +664,7 @@ export class RaftCore {
     this.#log.append([entry])
     this.#uncommittedBytes += bytes
     if (entry.change !== undefined) this.#pendingConfIndex = index
-    this.#bcastAppend()
+    this.#appendsPending = true
   }
 
   #checkConfChange(change: ConfChange): void {
@@ -1002,7 +1008,10 @@ export class RaftCore {
 
   /** Queues a message for the next Ready; fills in the sender and (unless given) the current term. */
   #send(m: Outgoing): void {
-    const message = { ...m, from: this.id, term: m.term ?? this.#term } as Message
+    // Every call site builds a fresh literal, so filling it in place is safe (and spares a copy).
+    const message = m as Message
+    message.from = this.id
+    if (m.term === undefined) message.term = this.#term
     this.#messages.push(message)
   }
 

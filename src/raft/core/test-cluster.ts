@@ -159,7 +159,8 @@ export class TestCluster {
   }
 
   #deliver(m: Message): void {
-    if (this.#ignored.has(m.type) || this.#cut.has(`${m.from}>${m.to}`)) return
+    if (this.#ignored.size > 0 && this.#ignored.has(m.type)) return
+    if (this.#cut.size > 0 && this.#cut.has(`${m.from}>${m.to}`)) return
     const target = this.nodes.get(m.to)
     if (target === undefined || !target.up) return
     if (this.recordDelivered) this.delivered.push(m)
