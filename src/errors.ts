@@ -9,7 +9,6 @@
 export const errorCatalogue = {
   // Raft core: a proposal, read or membership request the core refused. Nothing was changed.
   RAFT_NO_LEADER: 'no leader is known; the proposal was not accepted',
-  RAFT_NOT_LEADER: 'this member is not the leader',
   RAFT_UNCOMMITTED_BYTES_MAX: 'too many bytes are proposed but not yet committed (uncommittedBytesMax)',
   RAFT_LEADER_TRANSFER_IN_PROGRESS: 'leadership is being transferred; proposals are refused until it ends',
   RAFT_CONF_CHANGE_PENDING: 'a membership change is already pending; only one may be in flight at a time',
