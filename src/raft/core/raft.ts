@@ -240,10 +240,12 @@ export class RaftCore {
     }
     const lastEntry = rd.entries[rd.entries.length - 1]
     if (lastEntry !== undefined) this.#log.stableTo(lastEntry.index, lastEntry.term)
+    // A snapshot restored since this Ready was taken already holds the membership of these entries.
+    const coveredBySnapshot = this.#log.pendingSnapshot?.meta.index ?? 0
     for (const entry of rd.committedEntries) {
       if (entry.index <= this.#log.applied) continue
       this.#log.appliedTo(entry.index)
-      if (entry.change !== undefined) this.#applyConfChangeAndReact(entry.change)
+      if (entry.change !== undefined && entry.index > coveredBySnapshot) this.#applyConfChangeAndReact(entry.change)
     }
     if (this.#role === 'leader') this.#selfAck()
   }
