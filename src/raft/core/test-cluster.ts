@@ -3,11 +3,15 @@
  *
  * Each node follows the Ready contract exactly: persist to its disk, send, apply, advance. Messages
  * are delivered in send order until the cluster is quiet; the network can drop links (`cut`,
- * `isolate`), drop message types (`ignore`) and heal. Crash keeps only the disk. No time passes
- * except through tick(), so tests need no sleeps.
+ * `isolate`), drop message types (`ignore`) or any messages matching a predicate (`drop`), and heal.
+ * Crash keeps only the disk. No time passes except through tick(), so tests need no sleeps.
+ *
+ * Below the cluster are helpers for driving one RaftCore by hand (`makeCore`, `drain`, `electAlone`),
+ * for tests that build every message themselves.
  *
  * Invariant: a node's disk holds exactly what its Readies told it to persist, in order.
  */
+import { CairnError, type ErrorCode } from '../../errors.ts'
 import { bootstrapState } from './bootstrap.ts'
 import { makeRaftConfig, type RaftConfig } from './config.ts'
 import { Prng } from './prng.ts'
@@ -41,10 +45,14 @@ export class TestCluster {
   readonly #overrides: Partial<RaftConfig>
   #cut = new Set<string>()
   #ignored = new Set<MessageType>()
+  #dropped: ((m: Message) => boolean)[] = []
   #inFlight: Message[] = []
   /** Every message ever delivered, for tests that inspect traffic. */
   delivered: Message[] = []
   recordDelivered = false
+  /** Every message taken from a Ready, whether or not the network then drops it. */
+  sent: Message[] = []
+  recordSent = false
 
   constructor(ids: NodeId[], overrides: Partial<RaftConfig> = {}, seed = 1) {
     this.#prng = new Prng(seed)
@@ -105,9 +113,26 @@ export class TestCluster {
     this.#ignored.add(type)
   }
 
+  /** Drops every message for which `predicate` holds, until heal(). */
+  drop(predicate: (m: Message) => boolean): void {
+    this.#dropped.push(predicate)
+  }
+
   heal(): void {
     this.#cut.clear()
     this.#ignored.clear()
+    this.#dropped = []
+  }
+
+  /**
+   * The application on `id` takes a snapshot at its applied index: the core compacts its log and
+   * the node's disk records the snapshot and the new compaction point.
+   */
+  compact(id: NodeId, data: Uint8Array = new Uint8Array(0)): Snapshot {
+    const node = this.#node(id)
+    const result = node.core.compact(node.core.status().applied, data)
+    persistCompaction(node.disk, result)
+    return result.snapshot
   }
 
   crash(id: NodeId): void {
@@ -148,6 +173,7 @@ export class TestCluster {
   #handleReady(id: NodeId, node: TestNode, rd: Ready): void {
     persist(node.disk, rd)
     for (const m of rd.messages) this.#inFlight.push(m)
+    if (this.recordSent) for (const m of rd.messages) this.sent.push(m)
     if (rd.snapshot !== undefined) {
       node.snapshotsApplied.push(rd.snapshot)
       node.applied = []
@@ -161,6 +187,7 @@ export class TestCluster {
   #deliver(m: Message): void {
     if (this.#ignored.size > 0 && this.#ignored.has(m.type)) return
     if (this.#cut.size > 0 && this.#cut.has(`${m.from}>${m.to}`)) return
+    if (this.#dropped.some((drop) => drop(m))) return
     const target = this.nodes.get(m.to)
     if (target === undefined || !target.up) return
     if (this.recordDelivered) this.delivered.push(m)
@@ -215,4 +242,73 @@ export function persistCompaction(
   const drop = result.logStart.index - disk.logStart.index
   if (drop > 0) disk.entries = disk.entries.slice(drop)
   disk.logStart = { ...result.logStart }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Driving one core by hand
+// -------------------------------------------------------------------------------------------------
+
+/** Readies handled in one drain() before it is declared livelocked. */
+const drainReadiesMax = 1_000
+
+/**
+ * A lone core with a fixed seed, its bootstrap Ready already handled (so it knows its membership).
+ * Messages it sends go nowhere unless the test steps them into another core.
+ */
+export function makeCore(
+  id: NodeId,
+  state: PersistedState = bootstrapState([1, 2, 3]),
+  overrides: Partial<RaftConfig> = {},
+): RaftCore {
+  const core = new RaftCore(makeRaftConfig({ id, prng: new Prng(id), ...overrides }), structuredClone(state))
+  drain(core)
+  return core
+}
+
+/**
+ * Handles Readies (persisting, sending and applying are the caller's business) until the core has
+ * none left; returns them in order.
+ */
+export function drain(core: RaftCore): Ready[] {
+  const readies: Ready[] = []
+  while (core.hasReady()) {
+    if (readies.length >= drainReadiesMax) throw new Error('drain: core never ran out of Readies')
+    const rd = core.ready()
+    readies.push(rd)
+    core.advance(rd)
+  }
+  return readies
+}
+
+/** The messages of every Ready drain() handled. */
+export function drainMessages(core: RaftCore): Message[] {
+  return drain(core).flatMap((rd) => rd.messages)
+}
+
+/**
+ * Makes a lone core leader: it campaigns and each of `supporters` grants its (pre)vote. Returns the
+ * messages the new leader sent (its first appends).
+ */
+export function electAlone(core: RaftCore, supporters: readonly NodeId[]): Message[] {
+  core.campaign()
+  for (let round = 0; round < 2 && core.status().role !== 'leader'; round++) {
+    for (const m of drainMessages(core)) {
+      if ((m.type !== 'preVote' && m.type !== 'vote') || !supporters.includes(m.to)) continue
+      const type = m.type === 'preVote' ? 'preVoteResp' : 'voteResp'
+      core.step({ type, from: m.to, to: core.id, term: m.term, reject: false })
+    }
+  }
+  if (core.status().role !== 'leader') throw new Error(`electAlone: ${core.id} did not win`)
+  return drainMessages(core)
+}
+
+/** The CairnError code `fn` throws, or undefined if it returns. Other errors propagate. */
+export function errorCode(fn: () => void): ErrorCode | undefined {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof CairnError) return error.code
+    throw error
+  }
+  return undefined
 }
