@@ -6,6 +6,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Inflights } from './inflights.ts'
+import { titled } from './test-cluster.ts'
 
 describe('Inflights', () => {
   it('is full at countMax and refuses to add more', () => {
@@ -18,22 +19,32 @@ describe('Inflights', () => {
     expect(() => inflights.add(6, 1)).toThrow(/add while full/)
   })
 
-  it.each([
-    { last: 4, why: 'equal to the previous last index' },
-    { last: 3, why: 'behind the previous last index' },
-  ])('refuses an append whose last index is not after the previous one ($why)', ({ last }) => {
+  it.each(
+    titled(
+      [
+        { last: 4, why: 'equal to the previous last index' },
+        { last: 3, why: 'behind the previous last index' },
+      ],
+      (c) => `refuses an append whose last index is not after the previous one (${c.why})`,
+    ),
+  )('%s', (_, { last }) => {
     const inflights = new Inflights(3)
     inflights.add(4, 1)
     expect(() => inflights.add(last, 1)).toThrow(/not after/)
   })
 
-  it.each([
-    { ack: 0, count: 3, bytes: 60 },
-    { ack: 1, count: 2, bytes: 50 },
-    { ack: 4, count: 2, bytes: 50 },
-    { ack: 5, count: 1, bytes: 30 },
-    { ack: 9, count: 0, bytes: 0 },
-  ])('freeLE($ack) frees every append ending at or before it', ({ ack, count, bytes }) => {
+  it.each(
+    titled(
+      [
+        { ack: 0, count: 3, bytes: 60 },
+        { ack: 1, count: 2, bytes: 50 },
+        { ack: 4, count: 2, bytes: 50 },
+        { ack: 5, count: 1, bytes: 30 },
+        { ack: 9, count: 0, bytes: 0 },
+      ],
+      (c) => `freeLE(${c.ack}) frees every append ending at or before it`,
+    ),
+  )('%s', (_, { ack, count, bytes }) => {
     const inflights = new Inflights(3)
     inflights.add(1, 10)
     inflights.add(5, 20)

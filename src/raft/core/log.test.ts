@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { entryBytes, entryOverheadBytes, RaftLog } from './log.ts'
+import { titled } from './test-cluster.ts'
 import type { Entry, Snapshot } from './types.ts'
 
 function ent(index: number, term: number, dataBytes = 0): Entry {
@@ -33,13 +34,18 @@ function termsOf(log: RaftLog): number[] {
 describe('RaftLog.term', () => {
   const log = logOf([2, 2, 3], { start: { index: 5, term: 1 }, committed: 5 })
 
-  it.each([
-    { index: 4, expected: undefined, why: 'compacted away' },
-    { index: 5, expected: 1, why: 'the compaction point keeps its term' },
-    { index: 6, expected: 2, why: 'first entry' },
-    { index: 8, expected: 3, why: 'last entry' },
-    { index: 9, expected: undefined, why: 'beyond the log' },
-  ])('term($index) is $expected ($why)', ({ index, expected }) => {
+  it.each(
+    titled(
+      [
+        { index: 4, expected: undefined, why: 'compacted away' },
+        { index: 5, expected: 1, why: 'the compaction point keeps its term' },
+        { index: 6, expected: 2, why: 'first entry' },
+        { index: 8, expected: 3, why: 'last entry' },
+        { index: 9, expected: undefined, why: 'beyond the log' },
+      ],
+      (c) => `term(${c.index}) is ${c.expected} (${c.why})`,
+    ),
+  )('%s', (_, { index, expected }) => {
     expect(log.term(index)).toBe(expected)
   })
 
@@ -53,13 +59,18 @@ describe('RaftLog.isUpToDate (§5.4.1)', () => {
   // Our log ends at index 5 with term 2.
   const log = logOf([1, 1, 2, 2, 2])
 
-  it.each([
-    { lastTerm: 3, lastIndex: 1, upToDate: true, why: 'a higher last term wins whatever the length' },
-    { lastTerm: 2, lastIndex: 6, upToDate: true, why: 'same last term, longer' },
-    { lastTerm: 2, lastIndex: 5, upToDate: true, why: 'same last term, same length' },
-    { lastTerm: 2, lastIndex: 4, upToDate: false, why: 'same last term, shorter' },
-    { lastTerm: 1, lastIndex: 99, upToDate: false, why: 'a lower last term loses whatever the length' },
-  ])('candidate (lastTerm $lastTerm, lastIndex $lastIndex): $upToDate ($why)', (c) => {
+  it.each(
+    titled(
+      [
+        { lastTerm: 3, lastIndex: 1, upToDate: true, why: 'a higher last term wins whatever the length' },
+        { lastTerm: 2, lastIndex: 6, upToDate: true, why: 'same last term, longer' },
+        { lastTerm: 2, lastIndex: 5, upToDate: true, why: 'same last term, same length' },
+        { lastTerm: 2, lastIndex: 4, upToDate: false, why: 'same last term, shorter' },
+        { lastTerm: 1, lastIndex: 99, upToDate: false, why: 'a lower last term loses whatever the length' },
+      ],
+      (c) => `candidate (lastTerm ${c.lastTerm}, lastIndex ${c.lastIndex}): ${c.upToDate} (${c.why})`,
+    ),
+  )('%s', (_, c) => {
     expect(log.isUpToDate(c.lastIndex, c.lastTerm)).toBe(c.upToDate)
   })
 })
@@ -75,13 +86,18 @@ describe('RaftLog.slice', () => {
     undefined,
   )
 
-  it.each([
-    { bytesMax: Number.POSITIVE_INFINITY, count: 5, why: 'no limit' },
-    { bytesMax: 2 * size, count: 2, why: 'exactly two entries fit' },
-    { bytesMax: 2 * size + size - 1, count: 2, why: 'the third would exceed by one byte' },
-    { bytesMax: 1, count: 1, why: 'one entry is always returned even past the limit' },
-    { bytesMax: 0, count: 1, why: 'even with a zero limit' },
-  ])('slice(1, 6, $bytesMax) returns $count entries ($why)', ({ bytesMax, count }) => {
+  it.each(
+    titled(
+      [
+        { bytesMax: Number.POSITIVE_INFINITY, count: 5, why: 'no limit' },
+        { bytesMax: 2 * size, count: 2, why: 'exactly two entries fit' },
+        { bytesMax: 2 * size + size - 1, count: 2, why: 'the third would exceed by one byte' },
+        { bytesMax: 1, count: 1, why: 'one entry is always returned even past the limit' },
+        { bytesMax: 0, count: 1, why: 'even with a zero limit' },
+      ],
+      (c) => `slice(1, 6, ${c.bytesMax}) returns ${c.count} entries (${c.why})`,
+    ),
+  )('%s', (_, { bytesMax, count }) => {
     const out = log.slice(1, 6, bytesMax) ?? []
     expect(out.map((e) => e.index)).toEqual([1, 2, 3, 4, 5].slice(0, count))
     expect(entryBytes(out[0] as Entry)).toBe(size)
@@ -102,80 +118,85 @@ describe('RaftLog.slice', () => {
 
 describe('RaftLog.maybeAppend (§5.3)', () => {
   // Our log: indices 1..3 with terms 1, 2, 3; index 1 committed.
-  it.each([
-    {
-      name: 'rejects when the previous entry has another term',
-      prev: [3, 2],
-      commit: 3,
-      entries: [ent(4, 4)],
-      result: undefined,
-      terms: [1, 2, 3],
-      committed: 1,
-    },
-    {
-      name: 'rejects when the previous entry is beyond our log',
-      prev: [4, 3],
-      commit: 3,
-      entries: [ent(5, 4)],
-      result: undefined,
-      terms: [1, 2, 3],
-      committed: 1,
-    },
-    {
-      name: 'accepts a heartbeat-like append and advances commit',
-      prev: [3, 3],
-      commit: 3,
-      entries: [],
-      result: 3,
-      terms: [1, 2, 3],
-      committed: 3,
-    },
-    {
-      name: 'commit never passes the last entry this append vouches for',
-      prev: [2, 2],
-      commit: 3,
-      entries: [],
-      result: 2,
-      terms: [1, 2, 3],
-      committed: 2,
-    },
-    {
-      name: 'appends new entries after the previous one',
-      prev: [3, 3],
-      commit: 4,
-      entries: [ent(4, 4), ent(5, 4)],
-      result: 5,
-      terms: [1, 2, 3, 4, 4],
-      committed: 4,
-    },
-    {
-      name: 'entries already present are not rewritten, and the tail after them stays',
-      prev: [1, 1],
-      commit: 1,
-      entries: [ent(2, 2)],
-      result: 2,
-      terms: [1, 2, 3],
-      committed: 1,
-    },
-    {
-      name: 'a conflicting entry and everything after it are replaced',
-      prev: [1, 1],
-      commit: 1,
-      entries: [ent(2, 4)],
-      result: 2,
-      terms: [1, 4],
-      committed: 1,
-    },
-    {
-      name: 'a conflict in the middle of the batch keeps the matching prefix',
-      prev: [1, 1],
-      commit: 2,
-      entries: [ent(2, 2), ent(3, 4), ent(4, 4)],
-      result: 4,
-      terms: [1, 2, 4, 4],
-      committed: 2,
-    },
-  ])('$name', ({ prev, commit, entries, result, terms, committed }) => {
+  it.each(
+    titled(
+      [
+        {
+          name: 'rejects when the previous entry has another term',
+          prev: [3, 2],
+          commit: 3,
+          entries: [ent(4, 4)],
+          result: undefined,
+          terms: [1, 2, 3],
+          committed: 1,
+        },
+        {
+          name: 'rejects when the previous entry is beyond our log',
+          prev: [4, 3],
+          commit: 3,
+          entries: [ent(5, 4)],
+          result: undefined,
+          terms: [1, 2, 3],
+          committed: 1,
+        },
+        {
+          name: 'accepts a heartbeat-like append and advances commit',
+          prev: [3, 3],
+          commit: 3,
+          entries: [],
+          result: 3,
+          terms: [1, 2, 3],
+          committed: 3,
+        },
+        {
+          name: 'commit never passes the last entry this append vouches for',
+          prev: [2, 2],
+          commit: 3,
+          entries: [],
+          result: 2,
+          terms: [1, 2, 3],
+          committed: 2,
+        },
+        {
+          name: 'appends new entries after the previous one',
+          prev: [3, 3],
+          commit: 4,
+          entries: [ent(4, 4), ent(5, 4)],
+          result: 5,
+          terms: [1, 2, 3, 4, 4],
+          committed: 4,
+        },
+        {
+          name: 'entries already present are not rewritten, and the tail after them stays',
+          prev: [1, 1],
+          commit: 1,
+          entries: [ent(2, 2)],
+          result: 2,
+          terms: [1, 2, 3],
+          committed: 1,
+        },
+        {
+          name: 'a conflicting entry and everything after it are replaced',
+          prev: [1, 1],
+          commit: 1,
+          entries: [ent(2, 4)],
+          result: 2,
+          terms: [1, 4],
+          committed: 1,
+        },
+        {
+          name: 'a conflict in the middle of the batch keeps the matching prefix',
+          prev: [1, 1],
+          commit: 2,
+          entries: [ent(2, 2), ent(3, 4), ent(4, 4)],
+          result: 4,
+          terms: [1, 2, 4, 4],
+          committed: 2,
+        },
+      ],
+      (c) => `${c.name}`,
+    ),
+  )('%s', (_, { prev, commit, entries, result, terms, committed }) => {
     const log = logOf([1, 2, 3], { committed: 1 })
     expect(log.maybeAppend(prev[0] as number, prev[1] as number, commit, entries)).toBe(result)
     expect(termsOf(log)).toEqual(terms)
@@ -204,15 +225,20 @@ describe('RaftLog.maybeAppend (§5.3)', () => {
 describe('RaftLog.findConflictByTerm (fast backtracking hint)', () => {
   // Indices 1..7 with terms 1, 1, 3, 3, 3, 5, 5.
   const log = logOf([1, 1, 3, 3, 3, 5, 5])
-  it.each([
-    { index: 7, term: 5, expected: 7, why: 'the entry itself qualifies' },
-    { index: 7, term: 4, expected: 5, why: 'skips the whole term 5 run' },
-    { index: 7, term: 3, expected: 5, why: 'the last entry of term 3' },
-    { index: 7, term: 2, expected: 2, why: 'skips terms 5 and 3' },
-    { index: 7, term: 0, expected: 0, why: 'falls back to the compaction point' },
-    { index: 20, term: 4, expected: 5, why: 'an index beyond the log is clamped to the last index' },
-    { index: 4, term: 1, expected: 2, why: 'starts from the given index, not the end' },
-  ])('findConflictByTerm($index, $term) = $expected ($why)', ({ index, term, expected }) => {
+  it.each(
+    titled(
+      [
+        { index: 7, term: 5, expected: 7, why: 'the entry itself qualifies' },
+        { index: 7, term: 4, expected: 5, why: 'skips the whole term 5 run' },
+        { index: 7, term: 3, expected: 5, why: 'the last entry of term 3' },
+        { index: 7, term: 2, expected: 2, why: 'skips terms 5 and 3' },
+        { index: 7, term: 0, expected: 0, why: 'falls back to the compaction point' },
+        { index: 20, term: 4, expected: 5, why: 'an index beyond the log is clamped to the last index' },
+        { index: 4, term: 1, expected: 2, why: 'starts from the given index, not the end' },
+      ],
+      (c) => `findConflictByTerm(${c.index}, ${c.term}) = ${c.expected} (${c.why})`,
+    ),
+  )('%s', (_, { index, term, expected }) => {
     expect(log.findConflictByTerm(index, term)).toBe(expected)
   })
 
@@ -232,10 +258,15 @@ describe('RaftLog.stableTo', () => {
     expect(log.unstableEntries().map((e) => e.index)).toEqual([5])
   })
 
-  it.each([
-    { name: 'an index the truncation removed', index: 5, term: 2 },
-    { name: 'an index whose entry was replaced by another term', index: 4, term: 2 },
-  ])('ignores an acknowledgement for $name', ({ index, term }) => {
+  it.each(
+    titled(
+      [
+        { name: 'an index the truncation removed', index: 5, term: 2 },
+        { name: 'an index whose entry was replaced by another term', index: 4, term: 2 },
+      ],
+      (c) => `ignores an acknowledgement for ${c.name}`,
+    ),
+  )('%s', (_, { index, term }) => {
     const log = logOf([1, 1, 1])
     log.append([ent(4, 2), ent(5, 2)]) // handed to the driver in a Ready ...
     log.append([ent(4, 3)]) // ... and replaced before that Ready was advanced
@@ -259,12 +290,18 @@ describe('RaftLog.compact', () => {
     return log
   }
 
-  it.each([
-    { retained: 0, startIndex: 8 },
-    { retained: 3, startIndex: 5 },
-    { retained: 8, startIndex: 0 },
-    { retained: 100, startIndex: 0 },
-  ])('a snapshot at 8 with $retained retained entries moves the compaction point to $startIndex', (c) => {
+  it.each(
+    titled(
+      [
+        { retained: 0, startIndex: 8 },
+        { retained: 3, startIndex: 5 },
+        { retained: 8, startIndex: 0 },
+        { retained: 100, startIndex: 0 },
+      ],
+      (c) =>
+        `a snapshot at 8 with ${c.retained} retained entries moves the compaction point to ${c.startIndex}`,
+    ),
+  )('%s', (_, c) => {
     const log = appliedLog(10)
     const snapshot = snap(8, 1)
     log.compact(snapshot, c.retained)

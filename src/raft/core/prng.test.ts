@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Prng } from './prng.ts'
+import { titled } from './test-cluster.ts'
 
 function draws(prng: Prng, count: number): number[] {
   return Array.from({ length: count }, () => prng.nextUint32())
@@ -65,10 +66,15 @@ describe('Prng', () => {
     expect(items).toContain(prng.pick(items))
   })
 
-  it.each([
-    { name: 'int on an empty range', fn: (p: Prng) => p.int(3, 3) },
-    { name: 'pick from no items', fn: (p: Prng) => p.pick([]) },
-  ])('$name throws', ({ fn }) => {
+  it.each(
+    titled(
+      [
+        { name: 'int on an empty range', fn: (p: Prng) => p.int(3, 3) },
+        { name: 'pick from no items', fn: (p: Prng) => p.pick([]) },
+      ],
+      (c) => `${c.name} throws`,
+    ),
+  )('%s', (_, { fn }) => {
     expect(() => fn(new Prng(1))).toThrow()
   })
 })

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Progress } from './progress.ts'
+import { titled } from './test-cluster.ts'
 
 function progress(options: { match: number; next: number; state?: 'probe' | 'replicate' }): Progress {
   const pr = new Progress(options.next, false, 4)
@@ -17,68 +18,73 @@ function progress(options: { match: number; next: number; state?: 'probe' | 'rep
 }
 
 describe('Progress.maybeDecrTo', () => {
-  it.each([
-    {
-      name: 'replicate: a rejection at or below match is stale',
-      state: 'replicate',
-      match: 5,
-      next: 9,
-      rejected: 5,
-      hint: 0,
-      changed: false,
-      nextAfter: 9,
-    },
-    {
-      name: 'replicate: a fresh rejection falls back to match + 1 (the hint is for probing)',
-      state: 'replicate',
-      match: 5,
-      next: 9,
-      rejected: 8,
-      hint: 2,
-      changed: true,
-      nextAfter: 6,
-    },
-    {
-      name: 'probe: a rejection of anything but next - 1 is stale',
-      state: 'probe',
-      match: 0,
-      next: 10,
-      rejected: 7,
-      hint: 3,
-      changed: false,
-      nextAfter: 10,
-    },
-    {
-      name: 'probe: jumps to hint + 1',
-      state: 'probe',
-      match: 0,
-      next: 10,
-      rejected: 9,
-      hint: 3,
-      changed: true,
-      nextAfter: 4,
-    },
-    {
-      name: 'probe: never jumps past the rejected index',
-      state: 'probe',
-      match: 0,
-      next: 10,
-      rejected: 9,
-      hint: 20,
-      changed: true,
-      nextAfter: 9,
-    },
-    {
-      name: 'probe: never goes below match + 1',
-      state: 'probe',
-      match: 4,
-      next: 10,
-      rejected: 9,
-      hint: 1,
-      changed: true,
-      nextAfter: 5,
-    },
-  ] as const)('$name', (c) => {
+  it.each(
+    titled(
+      [
+        {
+          name: 'replicate: a rejection at or below match is stale',
+          state: 'replicate',
+          match: 5,
+          next: 9,
+          rejected: 5,
+          hint: 0,
+          changed: false,
+          nextAfter: 9,
+        },
+        {
+          name: 'replicate: a fresh rejection falls back to match + 1 (the hint is for probing)',
+          state: 'replicate',
+          match: 5,
+          next: 9,
+          rejected: 8,
+          hint: 2,
+          changed: true,
+          nextAfter: 6,
+        },
+        {
+          name: 'probe: a rejection of anything but next - 1 is stale',
+          state: 'probe',
+          match: 0,
+          next: 10,
+          rejected: 7,
+          hint: 3,
+          changed: false,
+          nextAfter: 10,
+        },
+        {
+          name: 'probe: jumps to hint + 1',
+          state: 'probe',
+          match: 0,
+          next: 10,
+          rejected: 9,
+          hint: 3,
+          changed: true,
+          nextAfter: 4,
+        },
+        {
+          name: 'probe: never jumps past the rejected index',
+          state: 'probe',
+          match: 0,
+          next: 10,
+          rejected: 9,
+          hint: 20,
+          changed: true,
+          nextAfter: 9,
+        },
+        {
+          name: 'probe: never goes below match + 1',
+          state: 'probe',
+          match: 4,
+          next: 10,
+          rejected: 9,
+          hint: 1,
+          changed: true,
+          nextAfter: 5,
+        },
+      ] as const,
+      (c) => `${c.name}`,
+    ),
+  )('%s', (_, c) => {
     const pr = progress(c)
     pr.probeSent = true
     expect(pr.maybeDecrTo(c.rejected, c.hint)).toBe(c.changed)

@@ -5,6 +5,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { quorumSize, quorumValue, type VoteResult, voteResult } from './quorum.ts'
+import { titled } from './test-cluster.ts'
 import type { NodeId } from './types.ts'
 
 /** The largest v such that a majority of the values are >= v (0 for no values). */
@@ -60,13 +61,18 @@ describe('quorumValue', () => {
     )
   })
 
-  it.each([
-    { name: 'no voters commit nothing', values: [], expected: 0 },
-    { name: 'a single voter is its own quorum', values: [7], expected: 7 },
-    { name: 'two of three at 5 commit 5', values: [5, 5, 1], expected: 5 },
-    { name: 'one of three ahead does not count', values: [9, 2, 1], expected: 2 },
-    { name: 'four voters need three', values: [8, 8, 3, 3], expected: 3 },
-  ])('$name', ({ values, expected }) => {
+  it.each(
+    titled(
+      [
+        { name: 'no voters commit nothing', values: [], expected: 0 },
+        { name: 'a single voter is its own quorum', values: [7], expected: 7 },
+        { name: 'two of three at 5 commit 5', values: [5, 5, 1], expected: 5 },
+        { name: 'one of three ahead does not count', values: [9, 2, 1], expected: 2 },
+        { name: 'four voters need three', values: [8, 8, 3, 3], expected: 3 },
+      ],
+      (c) => `${c.name}`,
+    ),
+  )('%s', (_, { values, expected }) => {
     const ids = values.map((_, i) => i + 1)
     expect(quorumValue(ids, (id) => values[id - 1] as number)).toBe(expected)
   })
@@ -103,57 +109,62 @@ describe('voteResult', () => {
     )
   })
 
-  it.each([
-    {
-      name: 'a majority of grants wins',
-      voters: [1, 2, 3],
-      votes: [
-        [1, true],
-        [2, true],
-      ],
-      result: 'won',
-    },
-    {
-      name: 'a majority of rejections loses',
-      voters: [1, 2, 3],
-      votes: [
-        [2, false],
-        [3, false],
-      ],
-      result: 'lost',
-    },
-    {
-      name: 'a split with votes missing is pending',
-      voters: [1, 2, 3, 4],
-      votes: [
-        [1, true],
-        [2, false],
-      ],
-      result: 'pending',
-    },
-    {
-      name: 'a 2-2 tie of four voters is lost',
-      voters: [1, 2, 3, 4],
-      votes: [
-        [1, true],
-        [2, true],
-        [3, false],
-        [4, false],
-      ],
-      result: 'lost',
-    },
-    {
-      name: 'grants from non-voters do not count',
-      voters: [1, 2, 3],
-      votes: [
-        [1, true],
-        [8, true],
-        [9, true],
-      ],
-      result: 'pending',
-    },
-    { name: 'an empty voter set never wins', voters: [], votes: [[1, true]], result: 'lost' },
-  ] as const)('$name', ({ voters, votes, result }) => {
+  it.each(
+    titled(
+      [
+        {
+          name: 'a majority of grants wins',
+          voters: [1, 2, 3],
+          votes: [
+            [1, true],
+            [2, true],
+          ],
+          result: 'won',
+        },
+        {
+          name: 'a majority of rejections loses',
+          voters: [1, 2, 3],
+          votes: [
+            [2, false],
+            [3, false],
+          ],
+          result: 'lost',
+        },
+        {
+          name: 'a split with votes missing is pending',
+          voters: [1, 2, 3, 4],
+          votes: [
+            [1, true],
+            [2, false],
+          ],
+          result: 'pending',
+        },
+        {
+          name: 'a 2-2 tie of four voters is lost',
+          voters: [1, 2, 3, 4],
+          votes: [
+            [1, true],
+            [2, true],
+            [3, false],
+            [4, false],
+          ],
+          result: 'lost',
+        },
+        {
+          name: 'grants from non-voters do not count',
+          voters: [1, 2, 3],
+          votes: [
+            [1, true],
+            [8, true],
+            [9, true],
+          ],
+          result: 'pending',
+        },
+        { name: 'an empty voter set never wins', voters: [], votes: [[1, true]], result: 'lost' },
+      ] as const,
+      (c) => `${c.name}`,
+    ),
+  )('%s', (_, { voters, votes, result }) => {
     expect(voteResult(new Set(voters), new Map(votes as readonly (readonly [number, boolean])[]))).toBe(
       result,
     )

@@ -18,6 +18,7 @@ import { Prng } from './prng.ts'
 import { RaftCore } from './raft.ts'
 import type {
   Entry,
+  HardState,
   Message,
   MessageType,
   NodeId,
@@ -248,6 +249,25 @@ export function persistCompaction(
 // Driving one core by hand
 // -------------------------------------------------------------------------------------------------
 
+/**
+ * A founder's persisted state: the bootstrap entries for `voters` (term 1), then one empty normal
+ * entry per element of `tailTerms`, with that term. The hard state defaults to the last entry's
+ * term, no vote, and the bootstrap entries committed.
+ */
+export function bootstrapStateWithTail(
+  voters: readonly NodeId[],
+  tailTerms: readonly number[],
+  hardState: Partial<HardState> = {},
+): PersistedState {
+  const state = bootstrapState(voters)
+  for (const term of tailTerms) {
+    state.entries.push({ index: state.entries.length + 1, term, type: 'normal', data: new Uint8Array(0) })
+  }
+  const lastTerm = state.entries[state.entries.length - 1]?.term ?? 1
+  state.hardState = { term: lastTerm, vote: 0, commit: voters.length, ...hardState }
+  return state
+}
+
 /** Readies handled in one drain() before it is declared livelocked. */
 const drainReadiesMax = 1_000
 
@@ -311,4 +331,12 @@ export function errorCode(fn: () => void): ErrorCode | undefined {
     throw error
   }
   return undefined
+}
+
+/**
+ * Rows for it.each with each row's full title first: `it.each(titled(cases, (c) => ...))('%s', (_, c) => ...)`.
+ * (vitest's `$field` titles quote strings and cut them at 40 characters.)
+ */
+export function titled<T>(cases: readonly T[], title: (c: T) => string): [string, T][] {
+  return cases.map((c) => [title(c), c])
 }
