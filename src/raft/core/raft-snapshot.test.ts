@@ -1,0 +1,197 @@
+/**
+ * Proves log compaction and recovery (Raft paper §7, §5.1 persistent state): compact() drops entries
+ * behind the snapshot but keeps snapshotRetainedEntries; a follower behind the compaction point gets
+ * the snapshot, restores it and catches up, while one within the retained entries gets appends; a
+ * follower that already holds the snapshot's entries only advances its commit; a restart from the
+ * disk recovers term, vote, log and commit, and re-delivers exactly the committed entries after the
+ * snapshot.
+ */
+import { describe, expect, it } from 'vitest'
+import { bootstrapStateWithTail, drainMessages, makeCore, TestCluster, titled } from './test-cluster.ts'
+import type { NodeId, Snapshot } from './types.ts'
+
+function proposeMany(c: TestCluster, leader: NodeId, count: number): void {
+  for (let i = 0; i < count; i++) c.core(leader).propose(new Uint8Array([i % 256]))
+  c.process()
+}
+
+function logTerms(c: TestCluster, id: NodeId, from: number): number[] {
+  return c
+    .core(id)
+    .logEntries(from, c.core(id).status().lastIndex + 1)
+    .map((e) => e.term)
+}
+
+describe('§7 compaction', () => {
+  it.each(
+    titled(
+      [
+        { retained: 0, logStart: 14 },
+        { retained: 2, logStart: 12 },
+        { retained: 100, logStart: 0 },
+      ],
+      (c) =>
+        `§7 compact() at applied 14 with snapshotRetainedEntries ${c.retained} keeps the log from ${c.logStart + 1}`,
+    ),
+  )('%s', (_, { retained, logStart }) => {
+    const c = new TestCluster([1, 2, 3], { snapshotRetainedEntries: retained })
+    c.elect(1)
+    proposeMany(c, 1, 10)
+    const core = c.core(1)
+    expect(core.status().applied).toBe(14)
+
+    const snapshot = c.compact(1, new Uint8Array([42]))
+    expect(snapshot.meta).toEqual({ index: 14, term: 2, confState: { voters: [1, 2, 3], learners: [] } })
+    expect(c.node(1).disk.logStart.index).toBe(logStart)
+    const kept = Array.from({ length: 14 - logStart }, (_, i) => logStart + 1 + i)
+    expect(c.node(1).disk.entries.map((e) => e.index)).toEqual(kept)
+    expect(core.logEntries(1, 15).map((e) => e.index)).toEqual(kept)
+    if (logStart > 0) expect(core.logTerm(logStart - 1)).toBeUndefined()
+    expect(core.logTerm(logStart)).toBeDefined()
+    expect(core.status().lastIndex).toBe(14)
+  })
+
+  it('compact() is only taken at the applied index', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    expect(() => c.core(1).compact(3, new Uint8Array(0))).toThrow(/must be at applied/)
+  })
+})
+
+describe('§7 InstallSnapshot', () => {
+  it.each(
+    titled(
+      [
+        { behind: 20, retained: 2, snapshotSent: true },
+        { behind: 3, retained: 5, snapshotSent: false },
+      ],
+      (c) =>
+        c.snapshotSent
+          ? `§7 a follower ${c.behind} entries behind a compaction keeping ${c.retained} gets the snapshot, restores it and catches up`
+          : `a follower ${c.behind} entries behind a compaction keeping ${c.retained} catches up by appends alone`,
+    ),
+  )('%s', (_, { behind, retained, snapshotSent }) => {
+    const c = new TestCluster([1, 2, 3], { snapshotRetainedEntries: retained })
+    c.elect(1)
+    c.cut(1, 3)
+    proposeMany(c, 1, behind)
+    const snapshot = c.compact(1, new Uint8Array([7]))
+    c.recordSent = true
+    c.heal()
+    c.tick(1)
+    proposeMany(c, 1, 2) // and it keeps up afterwards
+
+    const leader = c.core(1).status()
+    expect(c.core(3).status()).toMatchObject({ lastIndex: leader.lastIndex, commit: leader.commit })
+    expect(c.core(3).status().applied).toBe(leader.commit)
+    const snaps = c.sent.filter((m) => m.type === 'snap')
+    if (snapshotSent) {
+      expect(snaps.map((m) => m.to)).toEqual([3])
+      expect(c.node(3).snapshotsApplied).toEqual([snapshot])
+      // After the snapshot the application got exactly the entries that followed it.
+      expect(c.node(3).applied.map((e) => e.index)).toEqual(
+        Array.from({ length: leader.commit - snapshot.meta.index }, (_, i) => snapshot.meta.index + 1 + i),
+      )
+      expect(c.core(3).status().confState).toEqual({ voters: [1, 2, 3], learners: [] })
+    } else {
+      expect(snaps).toEqual([])
+      expect(c.node(3).snapshotsApplied).toEqual([])
+    }
+    expect(logTerms(c, 3, snapshot.meta.index + 1)).toEqual(logTerms(c, 1, snapshot.meta.index + 1))
+  })
+
+  it.each(
+    titled(
+      [
+        { snapshotIndex: 5, restored: false, commit: 5 },
+        { snapshotIndex: 9, restored: true, commit: 9 },
+      ],
+      (c) =>
+        c.restored
+          ? '§7 a snapshot beyond the follower’s log replaces the log'
+          : '§7 a snapshot of entries the follower already holds only advances its commit',
+    ),
+  )('%s', (_, { snapshotIndex, restored, commit }) => {
+    // The follower holds entries 4 and 5 of term 2, committed up to 3.
+    const follower = makeCore(2, bootstrapStateWithTail([1, 2, 3], [2, 2]))
+    const snapshot: Snapshot = {
+      meta: { index: snapshotIndex, term: 2, confState: { voters: [1, 2, 3], learners: [] } },
+      data: new Uint8Array([1]),
+    }
+    follower.step({ type: 'snap', from: 1, to: 2, term: 2, snapshot })
+    const rd = follower.ready()
+    expect(rd.snapshot).toBe(restored ? snapshot : undefined)
+    expect(rd.messages).toEqual([
+      { type: 'appResp', from: 2, to: 1, term: 2, index: commit, reject: false, rejectHint: 0, logTerm: 0 },
+    ])
+    follower.advance(rd)
+    drainMessages(follower)
+    expect(follower.status()).toMatchObject({ commit, applied: commit, lastIndex: restored ? 9 : 5 })
+  })
+})
+
+describe('§5.1 recovery from the disk', () => {
+  it.each(
+    titled(
+      [
+        { id: 1, role: 'the leader' },
+        { id: 2, role: 'a follower' },
+      ],
+      (c) => `§5.1 ${c.role}, restarted from its disk, recovers term, vote, log and commit`,
+    ),
+  )('%s', (_, { id }) => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    proposeMany(c, 1, 5)
+    const before = c.core(id).status()
+    const log = c.core(id).logEntries(1, before.lastIndex + 1)
+    c.crash(id)
+    c.restart(id)
+    const after = c.core(id).status()
+    expect(after).toMatchObject({
+      term: before.term,
+      vote: before.vote,
+      commit: before.commit,
+      lastIndex: before.lastIndex,
+      applied: before.commit,
+      confState: before.confState,
+      role: 'follower',
+    })
+    expect(c.core(id).logEntries(1, after.lastIndex + 1)).toEqual(log)
+  })
+
+  it.each(
+    titled([{ retained: 0 }, { retained: 3 }], (c) =>
+      [
+        '§7 a node restarted after a snapshot re-delivers exactly the committed entries after it',
+        `(snapshotRetainedEntries ${c.retained})`,
+      ].join(' '),
+    ),
+  )('%s', (_, { retained }) => {
+    const c = new TestCluster([1, 2, 3], { snapshotRetainedEntries: retained })
+    c.elect(1)
+    proposeMany(c, 1, 5)
+    const snapshot = c.compact(2)
+    expect(snapshot.meta.index).toBe(9)
+    proposeMany(c, 1, 3)
+    c.crash(2)
+    c.restart(2)
+    // The driver keeps what it applied up to the snapshot; the core re-delivers 10..12 once each.
+    expect(c.node(2).applied.map((e) => e.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    expect(c.core(2).status()).toMatchObject({ applied: 12, commit: 12, lastIndex: 12 })
+    expect(c.core(2).status().confState).toEqual({ voters: [1, 2, 3], learners: [] })
+    // And it goes on replicating.
+    proposeMany(c, 1, 1)
+    expect(c.core(2).status().commit).toBe(13)
+  })
+
+  it('a crashed follower misses nothing committed meanwhile: it catches up after restart', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    c.crash(3)
+    proposeMany(c, 1, 4)
+    c.restart(3)
+    c.tick(1)
+    expect(c.core(3).status()).toMatchObject({ commit: 8, applied: 8 })
+  })
+})
