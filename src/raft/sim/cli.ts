@@ -1,0 +1,104 @@
+/**
+ * npm run sim -- --seeds N [--from S]      run seeds S..S+N-1 (S defaults to 1)
+ * npm run sim -- --seed S [--trace]        replay one seed (--trace prints every event)
+ * npm run sim -- --bug NAME ...            plant a bug (with its scenario profile), see docs/simulation.md
+ * npm run sim -- --disable INVARIANT ...   do not check an invariant (to see what else catches a bug)
+ * npm run sim -- ... --verbose             also print passing seeds and what the runs exercised
+ *
+ * Prints each violation (seed, invariant, recent trace, replay command); the last line is always
+ * `seeds: N, steps: M, violations: V`. Exits 1 when any seed failed, 2 on bad arguments.
+ */
+import { parseArgs } from 'node:util'
+import { isPlantedBugName, type PlantedBugName, plantedBugNames, plantedBugRunOptions } from './planted.ts'
+import { formatResult } from './report.ts'
+import { type RunOptions, runSeed } from './run.ts'
+import { addStats, emptyStats, formatStats } from './stats.ts'
+import { allInvariants, type Invariant } from './violation.ts'
+
+interface CliOptions {
+  seeds: number[]
+  bugs: PlantedBugName[]
+  disabled: Invariant[]
+  trace: boolean
+  verbose: boolean
+}
+
+function parse(argv: string[]): CliOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seeds: { type: 'string' },
+      from: { type: 'string' },
+      seed: { type: 'string' },
+      bug: { type: 'string', multiple: true },
+      disable: { type: 'string', multiple: true },
+      trace: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+    },
+    strict: true,
+  })
+  const bugs = values.bug ?? []
+  for (const bug of bugs) {
+    if (!isPlantedBugName(bug)) throw new Error(`unknown bug ${bug}; one of: ${plantedBugNames.join(', ')}`)
+  }
+  const disabled = values.disable ?? []
+  for (const name of disabled) {
+    if (!(allInvariants as string[]).includes(name)) {
+      throw new Error(`unknown invariant ${name}; one of: ${allInvariants.join(', ')}`)
+    }
+  }
+  let seeds: number[]
+  if (values.seed !== undefined) {
+    seeds = [positiveInt(values.seed, '--seed')]
+  } else {
+    const count = positiveInt(values.seeds ?? '50', '--seeds')
+    const from = positiveInt(values.from ?? '1', '--from')
+    seeds = Array.from({ length: count }, (_, i) => from + i)
+  }
+  return {
+    seeds,
+    bugs: bugs as PlantedBugName[],
+    disabled: disabled as Invariant[],
+    trace: values.trace,
+    verbose: values.verbose,
+  }
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${text}`)
+  return n
+}
+
+function main(): number {
+  let options: CliOptions
+  try {
+    options = parse(process.argv.slice(2))
+  } catch (error) {
+    process.stderr.write(`sim: ${(error as Error).message}\n`)
+    return 2
+  }
+  let steps = 0
+  let violations = 0
+  const stats = emptyStats()
+  for (const seed of options.seeds) {
+    const run: RunOptions = {
+      seed,
+      ...plantedBugRunOptions(options.bugs),
+      disabledInvariants: options.disabled,
+    }
+    if (options.trace) run.traceSink = (line) => process.stdout.write(`${line}\n`)
+    const result = runSeed(run)
+    steps += result.steps
+    addStats(stats, result.stats)
+    if (result.violation !== undefined) violations++
+    if (result.violation !== undefined || options.verbose) {
+      process.stdout.write(`${formatResult(result, options.bugs, options.disabled)}\n`)
+    }
+  }
+  if (options.verbose) process.stdout.write(`exercised: ${formatStats(stats)}\n`)
+  process.stdout.write(`seeds: ${options.seeds.length}, steps: ${steps}, violations: ${violations}\n`)
+  return violations > 0 ? 1 : 0
+}
+
+process.exitCode = main()
