@@ -56,12 +56,6 @@ export class KvApp {
     return new KvApp(parsed.applied, parsed.chain, new Map(parsed.kv))
   }
 
-  /** (applied, chain) of a snapshot without restoring it. */
-  static peekSnapshot(data: Uint8Array): { applied: number; chain: number } {
-    const parsed = JSON.parse(decoder.decode(data)) as SnapshotData
-    return { applied: parsed.applied, chain: parsed.chain }
-  }
-
   get applied(): number {
     return this.#applied
   }

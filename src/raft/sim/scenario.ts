@@ -91,7 +91,7 @@ export const allPartitionShapes: PartitionShape[] = [
 ]
 
 /** Fault-phase length of a default run; sized so 500 seeds stay well under a minute on 2 cores. */
-export const faultTicksDefault = 1200
+export const faultTicksDefault = 1500
 
 /**
  * Mean one-way delay of the healed network, as a share of electionTicks: timeouts must stay well
