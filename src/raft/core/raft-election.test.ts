@@ -435,6 +435,8 @@ describe('§9.6 CheckQuorum and the leader lease', () => {
     c.isolate(1)
     c.tick(2 * electionTicks)
     expect(c.core(1).status()).toMatchObject({ role: 'follower', leader: 0 })
+    c.tick(2 * electionTicks)
+    expect([2, 3]).toContain(c.leader())
   })
 
   it('a leader that hears from a quorum keeps leading, however long it runs', () => {

@@ -346,6 +346,23 @@ describe('flow control', () => {
     expect(appendsTo(drainMessages(leader), 3).map((m) => m.entries.map((e) => e.index))).toEqual([[9]])
   })
 
+  it('a Ready carries at most one append per follower, even when an acknowledgement moved the commit meanwhile', () => {
+    const leader = makeCore(1)
+    electAlone(leader, [2, 3])
+    leader.step(ack(2, 4))
+    leader.step(ack(3, 4))
+    drain(leader)
+    leader.propose(bytes('a')) // 5
+    drain(leader)
+    leader.propose(bytes('b')) // 6
+    leader.step(ack(2, 5)) // commits 5 before the next Ready is taken
+    const rd = leader.ready()
+    leader.advance(rd)
+    const summary = (to: NodeId) => appendsTo(rd.messages, to).map((m) => m.entries.map((e) => e.index))
+    expect(summary(2)).toEqual([[6]])
+    expect(summary(3)).toEqual([[6]])
+  })
+
   it('proposals made between two Readies leave in one append per follower', () => {
     const leader = makeCore(1)
     electAlone(leader, [2, 3])
@@ -356,6 +373,69 @@ describe('flow control', () => {
     const messages = drainMessages(leader)
     expect(appendsTo(messages, 2).map((m) => m.entries.length)).toEqual([5])
     expect(appendsTo(messages, 3).map((m) => m.entries.length)).toEqual([5])
+  })
+})
+
+describe('the Ready contract', () => {
+  it.each(
+    titled(
+      [
+        {
+          name: 'a commit-only change (heartbeat)',
+          message: { type: 'heartbeat', from: 1, to: 2, term: 1, commit: 3, readRound: 0 } as Message,
+          mustSync: false,
+        },
+        { name: 'new entries', message: append(1, [3, 1], [[4, 1]], 3), mustSync: true },
+        {
+          name: 'a vote',
+          message: {
+            type: 'vote',
+            from: 1,
+            to: 2,
+            term: 2,
+            lastLogIndex: 3,
+            lastLogTerm: 1,
+            force: false,
+          } as Message,
+          mustSync: true,
+        },
+        {
+          name: 'a term change alone (a higher-term heartbeat)',
+          message: { type: 'heartbeat', from: 1, to: 2, term: 5, commit: 0, readRound: 0 } as Message,
+          mustSync: true,
+        },
+      ],
+      (c) => `mustSync is ${c.mustSync} for a Ready holding ${c.name}`,
+    ),
+  )('%s', (_, { message, mustSync }) => {
+    const follower = makeCore(2, bootstrapStateWithTail([1, 2, 3], [], { commit: 2 }))
+    follower.step(message)
+    const rd = follower.ready()
+    expect(rd.mustSync).toBe(mustSync)
+    follower.advance(rd)
+  })
+
+  it('ready() twice without advance(), or advance() without ready(), is a programmer error', () => {
+    const core = makeCore(1)
+    expect(() => core.advance(core.ready())).not.toThrow()
+    const rd = core.ready()
+    expect(() => core.ready()).toThrow(/before advance/)
+    core.advance(rd)
+    expect(() => core.advance(rd)).toThrow(/without an outstanding ready/)
+  })
+
+  it('a proposal made between ready() and advance() goes out in the next Ready and commits', () => {
+    const core = makeCore(1, bootstrapState([1]))
+    core.campaign()
+    drain(core)
+    core.propose(bytes('one'))
+    const first = core.ready()
+    core.propose(bytes('two')) // while the driver is still persisting the first
+    core.advance(first)
+    expect(first.entries.map((e) => e.index)).toEqual([3])
+    expect(core.status().commit).toBe(3)
+    const applied = drain(core).flatMap((rd) => rd.committedEntries.map((e) => e.index))
+    expect(applied).toEqual([3, 4])
   })
 })
 

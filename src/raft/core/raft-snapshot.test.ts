@@ -7,8 +7,18 @@
  * snapshot.
  */
 import { describe, expect, it } from 'vitest'
-import { bootstrapStateWithTail, drainMessages, makeCore, TestCluster, titled } from './test-cluster.ts'
-import type { NodeId, Snapshot } from './types.ts'
+import { makeRaftConfig } from './config.ts'
+import { Prng } from './prng.ts'
+import { RaftCore } from './raft.ts'
+import {
+  bootstrapStateWithTail,
+  drain,
+  drainMessages,
+  makeCore,
+  TestCluster,
+  titled,
+} from './test-cluster.ts'
+import type { Entry, NodeId, Snapshot } from './types.ts'
 
 function proposeMany(c: TestCluster, leader: NodeId, count: number): void {
   for (let i = 0; i < count; i++) c.core(leader).propose(new Uint8Array([i % 256]))
@@ -130,7 +140,100 @@ describe('§7 InstallSnapshot', () => {
   })
 })
 
+describe('snapshots and the transport', () => {
+  it('a snapshot the transport lost leaves the follower waiting until reportSnapshot(…, false); then it is sent again', () => {
+    const c = new TestCluster([1, 2, 3], { snapshotRetainedEntries: 0 })
+    c.elect(1)
+    c.cut(1, 3)
+    proposeMany(c, 1, 5)
+    c.compact(1)
+    c.heal()
+    c.ignore('snap')
+    c.tick(1)
+    expect(c.core(1).status().progress?.get(3)?.state).toBe('snapshot')
+    c.heal()
+    c.tick(5)
+    expect(c.core(1).status().progress?.get(3)?.state).toBe('snapshot') // nothing else is sent meanwhile
+    expect(c.core(3).status().commit).toBeLessThan(c.core(1).status().commit)
+
+    c.core(1).reportSnapshot(3, false)
+    expect(c.core(1).status().progress?.get(3)?.state).toBe('probe')
+    c.tick(1)
+    expect(c.node(3).snapshotsApplied).toHaveLength(1)
+    expect(c.core(3).status().commit).toBe(c.core(1).status().commit)
+  })
+
+  it('reportUnreachable stops pipelining to a follower: replicate falls back to probe', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    expect(c.core(1).status().progress?.get(2)?.state).toBe('replicate')
+    c.core(1).reportUnreachable(2)
+    expect(c.core(1).status().progress?.get(2)?.state).toBe('probe')
+  })
+
+  it('a snapshot restored between ready() and advance() is not undone by the membership entries of that Ready', () => {
+    // Entry 4 adds learner 5; the snapshot at 10 already reflects its later removal.
+    const follower = makeCore(2)
+    const addLearner: Entry = {
+      index: 4,
+      term: 2,
+      type: 'conf',
+      data: new Uint8Array(0),
+      change: { type: 'addLearner', nodeId: 5 },
+    }
+    follower.step({
+      type: 'app',
+      from: 1,
+      to: 2,
+      term: 2,
+      index: 3,
+      logTerm: 1,
+      entries: [addLearner],
+      commit: 4,
+    })
+    const rd = follower.ready()
+    expect(rd.committedEntries).toEqual([addLearner])
+    const snapshot: Snapshot = {
+      meta: { index: 10, term: 2, confState: { voters: [1, 2, 3], learners: [] } },
+      data: new Uint8Array(0),
+    }
+    follower.step({ type: 'snap', from: 1, to: 2, term: 2, snapshot })
+    follower.advance(rd)
+    drain(follower)
+    expect(follower.status()).toMatchObject({
+      applied: 10,
+      commit: 10,
+      confState: { voters: [1, 2, 3], learners: [] },
+    })
+  })
+})
+
 describe('§5.1 recovery from the disk', () => {
+  it('a driver that restarts with its applied index is handed only the entries after it, with membership up to it', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    c.core(1).proposeConfChange({ type: 'addLearner', nodeId: 4 })
+    c.process()
+    proposeMany(c, 1, 3)
+    const disk = structuredClone(c.node(2).disk)
+    expect(disk.hardState.commit).toBe(8)
+    const restarted = new RaftCore(makeRaftConfig({ id: 2, prng: new Prng(2) }), disk, 6)
+    expect(restarted.status()).toMatchObject({ applied: 6, confState: { voters: [1, 2, 3], learners: [4] } })
+    const rd = restarted.ready()
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([7, 8])
+    restarted.advance(rd)
+  })
+
+  it('restarting with an applied index behind the snapshot is a programmer error', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    c.compact(2)
+    const disk = structuredClone(c.node(2).disk)
+    expect(() => new RaftCore(makeRaftConfig({ id: 2, prng: new Prng(2) }), disk, 1)).toThrow(
+      /behind the snapshot/,
+    )
+  })
+
   it.each(
     titled(
       [
