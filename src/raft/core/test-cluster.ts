@@ -188,7 +188,7 @@ export class TestCluster {
   #deliver(m: Message): void {
     if (this.#ignored.size > 0 && this.#ignored.has(m.type)) return
     if (this.#cut.size > 0 && this.#cut.has(`${m.from}>${m.to}`)) return
-    if (this.#dropped.some((drop) => drop(m))) return
+    if (this.#dropped.length > 0 && this.#dropped.some((drop) => drop(m))) return
     const target = this.nodes.get(m.to)
     if (target === undefined || !target.up) return
     if (this.recordDelivered) this.delivered.push(m)
