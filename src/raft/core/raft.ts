@@ -197,7 +197,7 @@ export class RaftCore {
     if (this.#readyOutstanding) throw new Error('raft: ready() called again before advance()')
     this.#readyOutstanding = true
     if (this.#role === 'leader') {
-      if (this.#appendsPending) this.#bcastAppend()
+      if (this.#appendsPending) this.#sendPendingAppends()
       this.#startReadRound()
     }
     this.#appendsPending = false
@@ -245,7 +245,8 @@ export class RaftCore {
     for (const entry of rd.committedEntries) {
       if (entry.index <= this.#log.applied) continue
       this.#log.appliedTo(entry.index)
-      if (entry.change !== undefined && entry.index > coveredBySnapshot) this.#applyConfChangeAndReact(entry.change)
+      if (entry.change !== undefined && entry.index > coveredBySnapshot)
+        this.#applyConfChangeAndReact(entry.change)
     }
     if (this.#role === 'leader') this.#selfAck()
   }
@@ -368,7 +369,9 @@ export class RaftCore {
       self.recentActive = true
     }
     // The term's first entry: committing it commits everything before it (paper §5.4.2, §8).
-    this.#log.append([{ index: next, term: this.#term, type: 'normal', data: new Uint8Array(0) }])
+    const noop: Entry = { index: next, term: this.#term, type: 'normal', data: new Uint8Array(0) }
+    this.#log.append([noop])
+    this.#uncommittedBytes = entryBytes(noop) // released like any entry of this term when committed
     this.#pendingConfIndex = next
   }
 
@@ -774,6 +777,13 @@ export class RaftCore {
   #bcastAppend(): void {
     for (const id of this.#progress.keys()) {
       if (id !== this.id) this.#sendAppend(id, true)
+    }
+  }
+
+  /** Sends new entries to every follower that does not have them in flight yet (no empty appends). */
+  #sendPendingAppends(): void {
+    for (const id of this.#progress.keys()) {
+      if (id !== this.id) this.#sendAppend(id, false)
     }
   }
 
