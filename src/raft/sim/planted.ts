@@ -49,8 +49,6 @@ const figure8Knobs: Partial<Scenario> = {
   clientCount: 4,
   requestProbability: 0.9,
   readFraction: 0,
-  /** One entry per round trip makes catching up slow: liveness is not what this profile tests. */
-  livenessTicksMax: 2000,
 }
 
 export const plantedBugProfiles: Record<PlantedBugName, PlantedBugProfile> = {

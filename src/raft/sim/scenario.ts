@@ -32,7 +32,10 @@ export interface Scenario {
 
   /** Ticks of the fault phase; then everything heals and the liveness phase begins. */
   faultTicks: number
-  /** Ticks the healed cluster gets to elect a leader, finish client work and converge. */
+  /**
+   * Ticks the healed cluster may go without progress (a live member applying more) before it is
+   * declared stalled; it must also converge within livenessCapFactor (run.ts) times this.
+   */
   livenessTicksMax: number
 
   dropProbability: number

@@ -29,6 +29,8 @@ export interface WorkloadHost {
   readonly trace: Trace
   /** Nodes a client may talk to: up and not decommissioned. */
   clientTargets(): SimNode[]
+  /** A client called into the node's core (the node's Ready is handled as after any event). */
+  clientCalled(node: SimNode): void
 }
 
 type WorkloadScenario = Pick<
@@ -158,6 +160,7 @@ export class Workload {
       this.#end(client, op)
       this.stats.refused++
     }
+    host.clientCalled(node)
   }
 
   #end(client: Client, op: Op): void {

@@ -241,6 +241,13 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     return undefined
   }
 
+  /** Changes whenever a live member applies more, or membership changes (progress in the liveness phase). */
+  progressMark(): number {
+    let mark = this.#membershipApplied
+    for (const node of this.#liveMembers()) mark += node.app.applied
+    return mark
+  }
+
   /** End of a converged run: every live member holds every acknowledged write. */
   finalChecks(): void {
     for (const node of this.#liveMembers()) this.checks.apply.converged(node.id, node.app.applied)
@@ -282,6 +289,10 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
 
   clientTargets(): SimNode[] {
     return this.#upNodes()
+  }
+
+  clientCalled(node: SimNode): void {
+    this.#afterEvent(node)
   }
 
   nodes(): SimNode[] {
