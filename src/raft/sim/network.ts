@@ -67,10 +67,6 @@ export class SimNetwork {
     this.#faults = faults
   }
 
-  get faults(): NetworkFaults {
-    return this.#faults
-  }
-
   /** Replaces the set of blocked links. */
   block(links: readonly Link[]): void {
     this.#blocked = new Set(links.map((l) => linkKey(l.from, l.to)))

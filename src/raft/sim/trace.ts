@@ -17,7 +17,7 @@ interface TraceEvent {
 }
 
 /** Events printed with a violation. */
-export const traceEventsDefault = 30
+export const traceEventsMax = 30
 
 export class Trace {
   readonly #capacity: number
@@ -25,7 +25,7 @@ export class Trace {
   #next = 0
   readonly #sink: ((line: string) => void) | undefined
 
-  constructor(capacity = traceEventsDefault, sink?: (line: string) => void) {
+  constructor(capacity = traceEventsMax, sink?: (line: string) => void) {
     this.#capacity = capacity
     this.#ring = new Array<TraceEvent | undefined>(capacity)
     this.#sink = sink

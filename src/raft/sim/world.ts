@@ -106,10 +106,6 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     return this.network.partitioned
   }
 
-  node(id: NodeId): SimNode | undefined {
-    return this.#nodes.get(id)
-  }
-
   // ----- the tick loop --------------------------------------------------------------------------
 
   runTick(): void {

@@ -28,10 +28,6 @@ export class ElectionChecker {
     return this.#leaders.size
   }
 
-  leaderOf(term: number): NodeId | undefined {
-    return this.#leaders.get(term)
-  }
-
   leader(term: number, node: NodeId, how: string): void {
     const seen = this.#leaders.get(term)
     if (seen === undefined) {
