@@ -3,6 +3,7 @@
  * npm run sim -- --seed S [--trace]        replay one seed (--trace prints every event)
  * npm run sim -- --bug NAME ...            plant a bug (with its scenario profile), see docs/simulation.md
  * npm run sim -- --disable INVARIANT ...   do not check an invariant (to see what else catches a bug)
+ * npm run sim -- --scenario '{"k":v}'      override scenario knobs (see scenario.ts)
  * npm run sim -- ... --verbose             also print passing seeds and what the runs exercised
  *
  * Prints each violation (seed, invariant, recent trace, replay command); the last line is always
@@ -12,11 +13,14 @@ import { parseArgs } from 'node:util'
 import { isPlantedBugName, type PlantedBugName, plantedBugNames, plantedBugRunOptions } from './planted.ts'
 import { formatResult } from './report.ts'
 import { type RunOptions, runSeed } from './run.ts'
+import type { Scenario } from './scenario.ts'
 import { addStats, emptyStats, formatStats } from './stats.ts'
 import { allInvariants, type Invariant } from './violation.ts'
 
 interface CliOptions {
   seeds: number[]
+  /** Scenario overrides (JSON), applied after the drawn scenario and any bug profile. */
+  scenario: Partial<Scenario>
   bugs: PlantedBugName[]
   disabled: Invariant[]
   trace: boolean
@@ -32,6 +36,7 @@ function parse(argv: string[]): CliOptions {
       seed: { type: 'string' },
       bug: { type: 'string', multiple: true },
       disable: { type: 'string', multiple: true },
+      scenario: { type: 'string' },
       trace: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
     },
@@ -57,11 +62,21 @@ function parse(argv: string[]): CliOptions {
   }
   return {
     seeds,
+    scenario: parseScenario(values.scenario),
     bugs: bugs as PlantedBugName[],
     disabled: disabled as Invariant[],
     trace: values.trace,
     verbose: values.verbose,
   }
+}
+
+function parseScenario(text: string | undefined): Partial<Scenario> {
+  if (text === undefined) return {}
+  const parsed: unknown = JSON.parse(text)
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error('--scenario needs a JSON object of scenario knobs, e.g. \'{"clockSkew":0.6}\'')
+  }
+  return parsed as Partial<Scenario>
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -82,9 +97,11 @@ function main(): number {
   let violations = 0
   const stats = emptyStats()
   for (const seed of options.seeds) {
+    const planted = plantedBugRunOptions(options.bugs)
     const run: RunOptions = {
       seed,
-      ...plantedBugRunOptions(options.bugs),
+      plantedBugs: planted.plantedBugs,
+      scenario: { ...planted.scenario, ...options.scenario },
       disabledInvariants: options.disabled,
     }
     if (options.trace) run.traceSink = (line) => process.stdout.write(`${line}\n`)
@@ -93,7 +110,8 @@ function main(): number {
     addStats(stats, result.stats)
     if (result.violation !== undefined) violations++
     if (result.violation !== undefined || options.verbose) {
-      process.stdout.write(`${formatResult(result, options.bugs, options.disabled)}\n`)
+      const flags = { bugs: options.bugs, disabled: options.disabled, scenario: options.scenario }
+      process.stdout.write(`${formatResult(result, flags)}\n`)
     }
   }
   if (options.verbose) process.stdout.write(`exercised: ${formatStats(stats)}\n`)

@@ -27,7 +27,7 @@ function expectCaught(bug: PlantedBugName, expected: Invariant[], disabled: Inva
   const result = firstFailure(bug, disabled)
   expect(result, `${bug}: no violation in ${seedsMax} seeds`).toBeDefined()
   const failed = result as RunResult
-  expect(expected, formatResult(failed, [bug], disabled)).toContain(failed.violation?.invariant)
+  expect(expected, formatResult(failed, { bugs: [bug], disabled })).toContain(failed.violation?.invariant)
   const replay = runSeed({ seed: failed.seed, ...plantedBugRunOptions([bug]), disabledInvariants: disabled })
   expect(replay.violation).toEqual(failed.violation)
 }

@@ -7,13 +7,23 @@ import type { RunResult } from './run.ts'
 import type { Scenario } from './scenario.ts'
 import type { Invariant } from './violation.ts'
 
-export function replayCommand(
-  seed: number,
-  bugs: readonly PlantedBugName[] = [],
-  disabled: readonly Invariant[] = [],
-): string {
-  const flags = [...bugs.map((b) => ` --bug ${b}`), ...disabled.map((i) => ` --disable ${i}`)].join('')
-  return `npm run sim -- --seed ${seed}${flags}`
+/** What besides the seed a replay needs: the CLI flags of the run. */
+export interface ReplayFlags {
+  bugs?: readonly PlantedBugName[]
+  disabled?: readonly Invariant[]
+  /** Scenario overrides given with --scenario. */
+  scenario?: Partial<Scenario>
+}
+
+export function replayCommand(seed: number, flags: ReplayFlags = {}): string {
+  const parts = [
+    ...(flags.bugs ?? []).map((b) => ` --bug ${b}`),
+    ...(flags.disabled ?? []).map((i) => ` --disable ${i}`),
+  ]
+  if (flags.scenario !== undefined && Object.keys(flags.scenario).length > 0) {
+    parts.push(` --scenario '${JSON.stringify(flags.scenario)}'`)
+  }
+  return `npm run sim -- --seed ${seed}${parts.join('')}`
 }
 
 export function describeScenario(s: Scenario): string {
@@ -24,16 +34,13 @@ export function describeScenario(s: Scenario): string {
     `drop ${pct(s.dropProbability)}, dup ${pct(s.duplicateProbability)}, delay ${s.delayTicksMin}+exp(${s.delayTicksMean.toFixed(1)})`,
     `partitions ${pct(s.partitionProbability)}/tick [${s.partitionShapes.join(',')}]`,
     `crashes ${pct(s.crashProbability)}/tick (torn ${pct(s.tornWriteProbability)}, lossy ${pct(s.lossyCrashProbability)})`,
+    `clock skew ${pct(s.clockSkew)}, deferred Readies ${pct(s.readyDeferProbability)}`,
     `membership ${pct(s.membershipProbability)}, transfers ${pct(s.transferProbability)}`,
     `${s.clientCount} clients, reads ${pct(s.readFraction)}, snapshot every ${s.snapshotEveryEntries}`,
   ].join('; ')
 }
 
-export function formatResult(
-  result: RunResult,
-  bugs: readonly PlantedBugName[] = [],
-  disabled: readonly Invariant[] = [],
-): string {
+export function formatResult(result: RunResult, flags: ReplayFlags = {}): string {
   const v = result.violation
   if (v === undefined) return `ok seed ${result.seed}: ${result.ticks} ticks, ${result.steps} steps`
   return [
@@ -42,7 +49,7 @@ export function formatResult(
     `  scenario: ${describeScenario(result.scenario)}`,
     `  last ${v.trace.length} events:`,
     ...v.trace.map((line) => `    ${line}`),
-    `  replay: ${replayCommand(result.seed, bugs, disabled)}`,
+    `  replay: ${replayCommand(result.seed, flags)}`,
   ].join('\n')
 }
 

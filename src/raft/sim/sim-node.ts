@@ -63,6 +63,10 @@ export class SimNode {
   tearNextReady: number | undefined
   /** Set by the nemesis: Readies wait for the end of the tick (so a crash loses them). */
   deferReadies = false
+  /** This node's clock rate, in core ticks per simulated tick (clock skew). */
+  clockRate = 1
+  /** Core ticks owed so far: clockRate accumulated since the node was created. */
+  #clock = 0
 
   constructor(
     id: NodeId,
@@ -138,6 +142,13 @@ export class SimNode {
     this.tearNextReady = undefined
     this.deferReadies = false
     this.#host.trace.note(this.#host.now, this.id, `crash (${why})`)
+  }
+
+  /** How many times to tick the core this simulated tick, following this node's clock rate. */
+  ticksDue(): number {
+    const before = Math.floor(this.#clock)
+    this.#clock += this.clockRate
+    return Math.floor(this.#clock) - before
   }
 
   /** Stops the node for good (it was removed from the cluster). */

@@ -116,8 +116,10 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     for (const envelope of this.network.takeDue(this.now)) this.#deliver(envelope)
     this.#handleLost()
     for (const node of this.#prng.shuffled(this.#upNodes())) {
-      node.core.tick()
-      this.#afterEvent(node)
+      for (let due = node.ticksDue(); due > 0 && node.up; due--) {
+        node.core.tick()
+        this.#afterEvent(node)
+      }
     }
     for (const node of this.#lossyCrashes) {
       if (node.up) this.#stats.crashesLossy++
@@ -378,6 +380,8 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
       (nodeId) => this.#config(nodeId),
       this.scenario.storageLosesLastEntry,
     )
+    const skew = this.scenario.clockSkew
+    node.clockRate = 1 - skew + 2 * skew * this.#prng.float()
     this.#nodes.set(id, node)
     return node
   }
