@@ -548,3 +548,37 @@ describe('campaigning with unapplied membership changes', () => {
     expect(core.status().role).toBe('preCandidate')
   })
 })
+
+describe('§5.2 only a granted vote restarts the election timer', () => {
+  it('a follower that rejects a stale candidate adopts its term but keeps counting toward its own timeout', () => {
+    // Node 1 has a longer log than candidate 3, so it rejects 3 (§5.4.1) but adopts term 5.
+    const core = makeCore(1, bootstrapStateWithTail([1, 2, 3], [1, 1]), {
+      preVote: false,
+      checkQuorum: false,
+    })
+    let ticks = 0
+    for (; ticks < electionTicks - 1; ticks++) core.tick()
+    drain(core)
+    core.step(voteRequest(3, 1, 5, { index: 3, term: 1 }))
+    const reply = drainMessages(core).find((m) => m.type === 'voteResp')
+    expect(reply).toMatchObject({ reject: true, term: 5 })
+    expect(core.status()).toMatchObject({ role: 'follower', term: 5, vote: 0 })
+    // Had the rejection reset the timer, a full timeout (>= electionTicks) would be needed again.
+    let campaigned = false
+    for (let i = 0; i < electionTicks + 1 && !campaigned; i++) {
+      core.tick()
+      campaigned = drainMessages(core).some((m) => m.type === 'vote')
+    }
+    expect(campaigned).toBe(true)
+  })
+
+  it('granting a vote restarts the timer', () => {
+    const core = makeCore(1, bootstrapState([1, 2, 3]), { preVote: false, checkQuorum: false })
+    for (let i = 0; i < electionTicks - 1; i++) core.tick()
+    drain(core)
+    core.step(voteRequest(3, 1, 5, { index: 3, term: 1 }))
+    expect(drainMessages(core).find((m) => m.type === 'voteResp')).toMatchObject({ reject: false })
+    for (let i = 0; i < electionTicks - 1; i++) core.tick()
+    expect(drainMessages(core).some((m) => m.type === 'vote')).toBe(false)
+  })
+})

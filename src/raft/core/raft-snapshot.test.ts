@@ -298,3 +298,22 @@ describe('§5.1 recovery from the disk', () => {
     expect(c.core(3).status()).toMatchObject({ commit: 8, applied: 8 })
   })
 })
+
+describe('loading a snapshot whose hard state was not persisted with it', () => {
+  it('a snapshot is committed by definition: a disk whose commit is behind it still loads, at the snapshot', () => {
+    const snapshot: Snapshot = {
+      meta: { index: 20, term: 3, confState: { voters: [1, 2, 3], learners: [] } },
+      data: new Uint8Array([1]),
+    }
+    const core = new RaftCore(makeRaftConfig({ id: 1, prng: new Prng(1) }), {
+      hardState: { term: 3, vote: 2, commit: 7 }, // crash after the snapshot, before its hard state
+      snapshot,
+      logStart: { index: 20, term: 3 },
+      entries: [],
+    })
+    expect(core.status()).toMatchObject({ term: 3, vote: 2, commit: 20, applied: 20, lastIndex: 20 })
+    expect(core.status().confState.voters).toEqual([1, 2, 3])
+    const [rd] = drain(core)
+    expect(rd?.hardState).toMatchObject({ commit: 20 }) // the lifted commit gets persisted
+  })
+})

@@ -105,7 +105,10 @@ export class RaftCore {
     const snapshotIndex = snapshot?.meta.index ?? logStart.index
     const appliedIndex = applied ?? snapshotIndex
     if (appliedIndex < snapshotIndex) throw new Error(`raft: applied ${appliedIndex} is behind the snapshot`)
-    this.#log = new RaftLog(logStart, entries, hardState.commit, appliedIndex, snapshot)
+    // A snapshot is committed by definition: a crash between persisting it and its hard state must
+    // not leave a commit behind the compaction point.
+    const commit = Math.max(hardState.commit, logStart.index, snapshotIndex)
+    this.#log = new RaftLog(logStart, entries, commit, appliedIndex, snapshot)
     this.#term = hardState.term
     this.#vote = hardState.vote
     this.#prevHardState = { ...hardState }
@@ -492,7 +495,11 @@ export class RaftCore {
     if (m.type === 'preVote') return true // never changes our term
     if (m.type === 'preVoteResp' && !m.reject) return true // the term is our own future term
     const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap'
+    const elapsed = this.#electionElapsed
     this.#becomeFollower(m.term, fromLeader ? m.from : noNode)
+    // Raft figure 2: only a granted vote restarts the election timer. A stale candidate that cannot
+    // win must not keep up-to-date nodes from timing out (they adopt its term but keep counting).
+    if (m.type === 'vote') this.#electionElapsed = elapsed
     return true
   }
 
