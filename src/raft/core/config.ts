@@ -15,7 +15,8 @@ export type PlantedBug =
   | 'voteTwiceInTerm'
   /** Advance commit by counting replicas of an entry from an earlier term (Raft paper figure 8). */
   | 'commitOldTermByCount'
-  /** Answer a ReadIndex read at once, without a heartbeat round confirming leadership. */
+  /** Answer a ReadIndex read without a heartbeat round confirming leadership (the leader still
+   *  waits for its term's first commit, so only the quorum confirmation is missing). */
   | 'readWithoutQuorum'
 
 export interface RaftConfig {

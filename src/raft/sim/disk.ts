@@ -8,9 +8,8 @@
  * Invariants:
  *   entries[i].index === logStart.index + 1 + i (contiguous after the compaction point)
  *   snapshot, if any, has meta.index >= logStart.index
- *   hardState.commit >= logStart.index: persisting a snapshot lifts the stored commit to its index
- *     (a snapshot holds only committed entries, and the core may not load a commit behind its log
- *     start), so a Ready torn right after its snapshot still loads
+ *   hardState.commit may be behind logStart.index after a Ready torn right after its snapshot; the
+ *     core lifts commit to the compaction point on load (a snapshot holds only committed entries)
  *
  * Ownership: load() returns fresh arrays and objects; Entry and Snapshot objects are shared and
  * immutable (the driver freezes them).
@@ -134,7 +133,6 @@ export class SimDisk {
     this.#snapshot = snapshot
     this.#logStart = { index, term }
     this.#entries = []
-    if (this.#hardState.commit < index) this.#hardState = { ...this.#hardState, commit: index }
   }
 
   #persistEntry(entry: Entry): void {

@@ -70,8 +70,7 @@ export class LogChecker {
       case 'snapshot': {
         const { index, term } = step.snapshot.meta
         shadow.resetTo({ index, term }, this.#startPrefix({ index, term }))
-        shadow.snapshotIndex = index
-        if (shadow.hardState.commit < index) shadow.hardState = { ...shadow.hardState, commit: index }
+        shadow.snapshotIndex = index // the hard state is recorded as persisted; the core lifts commit on load
         return
       }
       case 'entry':
