@@ -41,6 +41,13 @@ export interface RaftConfig {
   committedBytesPerReadyMax: number
   /** Linearizable reads waiting for leadership confirmation on one leader. */
   readsPendingMax: number
+  /**
+   * Outgoing messages queued between two Readies: a memory guard for a driver that stops taking
+   * Readies. Past it, new messages are dropped, which Raft tolerates like network loss; snapshot
+   * messages are exempt (at most one per follower). At least messagesPendingMin, so that one
+   * broadcast always fits and no follower is starved by systematic drops.
+   */
+  messagesPendingMax: number
   /** Entries kept in the log behind a snapshot, so slightly lagging followers avoid a snapshot. */
   snapshotRetainedEntries: number
   /** A learner may be promoted only when at most this many entries behind the leader's commit. */
@@ -59,10 +66,13 @@ export const raftConfigDefaults = {
   uncommittedBytesMax: 64 * 1024 * 1024,
   committedBytesPerReadyMax: 16 * 1024 * 1024,
   readsPendingMax: 10_000,
+  messagesPendingMax: 10_000,
   snapshotRetainedEntries: 5_000,
   learnerLagEntriesMax: 1_000,
   plantedBugs: new Set<PlantedBug>(),
 } as const satisfies Omit<RaftConfig, 'id' | 'prng'>
+
+export const messagesPendingMin = 256
 
 export function makeRaftConfig(options: Pick<RaftConfig, 'id' | 'prng'> & Partial<RaftConfig>): RaftConfig {
   const config: RaftConfig = { ...raftConfigDefaults, ...options }
@@ -71,5 +81,8 @@ export function makeRaftConfig(options: Pick<RaftConfig, 'id' | 'prng'> & Partia
     throw new Error('raft: need 1 <= heartbeatTicks < electionTicks')
   }
   if (config.inflightMsgsMax < 1) throw new Error('raft: inflightMsgsMax must be >= 1')
+  if (config.messagesPendingMax < messagesPendingMin) {
+    throw new Error(`raft: messagesPendingMax must be >= ${messagesPendingMin}`)
+  }
   return config
 }

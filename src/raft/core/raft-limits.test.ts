@@ -123,3 +123,22 @@ describe('RAFT_NO_LEADER', () => {
     expect(c.core(1).status().commit).toBe(5)
   })
 })
+
+describe('messagesPendingMax', () => {
+  it('drops outgoing messages past the limit between two Readies, counts them, and sends again after a Ready', () => {
+    const core = makeCore(1, bootstrapState([1, 2, 3, 4, 5]), { checkQuorum: false, messagesPendingMax: 256 })
+    electAlone(core, [2, 3])
+    for (let i = 0; i < 100; i++) core.tick() // 100 heartbeat rounds to 4 followers, no Ready taken
+    const queued = drain(core).flatMap((rd) => rd.messages)
+    expect(queued).toHaveLength(256)
+    expect(core.messagesDropped).toBe(400 - 256)
+    core.tick()
+    expect(drain(core).flatMap((rd) => rd.messages)).toHaveLength(4)
+  })
+
+  it('refuses a limit below one broadcast-safe floor, which would starve followers', () => {
+    expect(() => makeCore(1, bootstrapState([1, 2, 3]), { messagesPendingMax: 2 })).toThrow(
+      /messagesPendingMax must be >= 256/,
+    )
+  })
+})

@@ -88,6 +88,8 @@ export class RaftCore {
   #readsBeforeTermCommit: { ctx: string; from: NodeId }[] = []
 
   #messages: Message[] = []
+  /** Outgoing messages dropped because messagesPendingMax was reached (for metrics and tests). */
+  #messagesDropped = 0
   /** Leader only: proposals were appended since the last Ready; one append per follower carries them. */
   #appendsPending = false
   #readStates: ReadState[] = []
@@ -307,6 +309,11 @@ export class RaftCore {
 
   get appliedIndex(): number {
     return this.#log.applied
+  }
+
+  /** Outgoing messages dropped so far because messagesPendingMax was reached. */
+  get messagesDropped(): number {
+    return this.#messagesDropped
   }
 
   /** A full copy of the node's state; allocates, so hot paths use the getters above. */
@@ -1049,6 +1056,10 @@ export class RaftCore {
     const message = m as Message
     message.from = this.id
     if (m.term === undefined) message.term = this.#term
+    if (this.#messages.length >= this.#config.messagesPendingMax && message.type !== 'snap') {
+      this.#messagesDropped++
+      return
+    }
     this.#messages.push(message)
   }
 

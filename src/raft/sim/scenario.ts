@@ -149,8 +149,6 @@ export function drawScenario(prng: Prng, overrides: Partial<Scenario> = {}): Sce
     restartTicksMin: 1,
     restartTicksMax: electionTicks * prng.int(1, 6),
     readyDeferProbability: on(0.5) ? prng.float() * 0.5 : 0,
-    // Without PreVote, a stale node with a fast clock keeps resetting the others' election timers
-    // (a known liveness weakness, see docs/simulation.md), so skew is drawn only with PreVote.
     clockSkew: on(0.3) ? prng.float() * 0.5 : 0,
     storageLosesLastEntry: false,
     snapshotEveryEntries: prng.pick([5, 20, 100, 1000]),
