@@ -13,7 +13,7 @@
  * (bench/ for the keys API) print ratios against the real etcd when it is installed.
  */
 import { parseArgs } from 'node:util'
-import { TestCluster } from '../src/raft/core/test-cluster.ts'
+import { persistCompaction, TestCluster } from '../src/raft/core/test-cluster.ts'
 
 interface Result {
   batch: number
@@ -42,12 +42,9 @@ function run(batch: number, seconds: number): Result {
         if (node === cluster.node(1)) trimmedApplied += node.applied.length
         node.applied = []
       }
-      const status = node.core.status()
-      if (status.applied - (node.disk.logStart.index ?? 0) > 200_000) {
-        const result = node.core.compact(status.applied, new Uint8Array(0))
-        node.disk.snapshot = result.snapshot
-        node.disk.entries = node.disk.entries.slice(result.logStart.index - node.disk.logStart.index)
-        node.disk.logStart = result.logStart
+      const applied = node.core.appliedIndex
+      if (applied - node.disk.logStart.index > 200_000) {
+        persistCompaction(node.disk, node.core.compact(applied, new Uint8Array(0)))
       }
     }
   }

@@ -52,11 +52,8 @@ import { noNode } from './types.ts'
 type CampaignKind = 'preElection' | 'election' | 'transfer'
 
 /** Messages built by the core before from/term are filled in. */
-type Outgoing = Message extends infer M
-  ? M extends Message
-    ? Omit<M, 'from' | 'term'> & { term?: number }
-    : never
-  : never
+type WithoutSender<M> = M extends Message ? Omit<M, 'from' | 'term'> & { term?: number } : never
+type Outgoing = WithoutSender<Message>
 
 export class RaftCore {
   readonly id: NodeId
@@ -202,7 +199,7 @@ export class RaftCore {
     if (this.#readyOutstanding) throw new Error('raft: ready() called again before advance()')
     this.#readyOutstanding = true
     if (this.#role === 'leader') {
-      if (this.#appendsPending) this.#sendPendingAppends()
+      if (this.#appendsPending) this.#bcastPendingAppends()
       this.#startReadRound()
     }
     this.#appendsPending = false
@@ -779,7 +776,7 @@ export class RaftCore {
     }
     // The quorum changed: commit may move, and reads may now be confirmed.
     if (this.#maybeCommit()) this.#bcastAppend()
-    else this.#sendAppendIfEmptyTo(nodeId)
+    else this.#sendAppendToMember(nodeId)
     this.#releaseReads()
   }
 
@@ -802,7 +799,7 @@ export class RaftCore {
     this.#leadTransferee = transferee
     this.#electionElapsed = 0 // the transfer must finish within one election timeout
     if (pr.match === this.#log.lastIndex()) this.#send({ type: 'timeoutNow', to: transferee })
-    else this.#sendAppend(transferee, true)
+    else this.#maybeSendAppend(transferee, true)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -811,23 +808,24 @@ export class RaftCore {
 
   #bcastAppend(): void {
     for (const id of this.#progress.keys()) {
-      if (id !== this.id) this.#sendAppend(id, true)
+      if (id !== this.id) this.#maybeSendAppend(id, true)
     }
   }
 
   /** Sends new entries to every follower that does not have them in flight yet (no empty appends). */
-  #sendPendingAppends(): void {
+  #bcastPendingAppends(): void {
     for (const id of this.#progress.keys()) {
-      if (id !== this.id) this.#sendAppend(id, false)
+      if (id !== this.id) this.#maybeSendAppend(id, false)
     }
   }
 
-  #sendAppendIfEmptyTo(id: NodeId): void {
-    if (id !== this.id && this.#progress.has(id)) this.#sendAppend(id, true)
+  /** Contacts a member just added to the configuration (an empty append is its first probe). */
+  #sendAppendToMember(id: NodeId): void {
+    if (id !== this.id && this.#progress.has(id)) this.#maybeSendAppend(id, true)
   }
 
   /** Sends entries (or a snapshot) to `to` if its progress allows. Returns whether it sent. */
-  #sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  #maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.#progress.get(to)
     if (pr === undefined || pr.isPaused()) return false
     const prevIndex = pr.next - 1
@@ -836,7 +834,7 @@ export class RaftCore {
       prevTerm === undefined
         ? undefined
         : this.#log.slice(pr.next, this.#log.lastIndex() + 1, this.#config.appendBytesMax)
-    if (prevTerm === undefined || entries === undefined) return this.#sendSnapshot(to, pr)
+    if (prevTerm === undefined || entries === undefined) return this.#maybeSendSnapshot(to, pr)
     if (entries.length === 0 && !sendIfEmpty) return false
     const message: Omit<AppendMessage, 'from' | 'term'> = {
       type: 'app',
@@ -853,7 +851,7 @@ export class RaftCore {
     return true
   }
 
-  #sendSnapshot(to: NodeId, pr: Progress): boolean {
+  #maybeSendSnapshot(to: NodeId, pr: Progress): boolean {
     if (!pr.recentActive) return false
     const snapshot = this.#log.snapshot
     if (snapshot === undefined) throw new Error(`raft: ${to} needs a snapshot but none exists`)
@@ -886,7 +884,7 @@ export class RaftCore {
       const hint = m.logTerm > 0 ? this.#log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint
       if (pr.maybeDecrTo(m.index, hint)) {
         if (pr.state === 'replicate') pr.becomeProbe()
-        this.#sendAppend(m.from, true)
+        this.#maybeSendAppend(m.from, true)
       }
       return
     }
@@ -901,8 +899,8 @@ export class RaftCore {
       pr.inflights.freeLE(m.index)
     }
     if (this.#maybeCommit()) this.#bcastAppend()
-    else if (wasPaused) this.#sendAppend(m.from, true)
-    while (this.#sendAppend(m.from, false)) {}
+    else if (wasPaused) this.#maybeSendAppend(m.from, true)
+    while (this.#maybeSendAppend(m.from, false)) {}
     if (m.from === this.#leadTransferee && pr.match === this.#log.lastIndex()) {
       this.#send({ type: 'timeoutNow', to: m.from })
     }
@@ -914,7 +912,7 @@ export class RaftCore {
     pr.recentActive = true
     pr.probeSent = false
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne()
-    if (pr.match < this.#log.lastIndex()) this.#sendAppend(from, true)
+    if (pr.match < this.#log.lastIndex()) this.#maybeSendAppend(from, true)
     if (readRound > 0 && !pr.isLearner) {
       this.#reads.ack(from, readRound)
       this.#releaseReads()

@@ -154,9 +154,9 @@ export class TestCluster {
   process(): void {
     for (let round = 0; round < processRoundsMax; round++) {
       let busy = false
-      for (const [id, node] of this.nodes) {
+      for (const node of this.nodes.values()) {
         if (node.up && node.core.hasReady()) {
-          this.#handleReady(id, node, node.core.ready())
+          this.#handleReady(node, node.core.ready())
           busy = true
         }
       }
@@ -171,7 +171,7 @@ export class TestCluster {
     throw new Error('TestCluster.process: cluster did not quiesce')
   }
 
-  #handleReady(id: NodeId, node: TestNode, rd: Ready): void {
+  #handleReady(node: TestNode, rd: Ready): void {
     persist(node.disk, rd)
     for (const m of rd.messages) this.#inFlight.push(m)
     if (this.recordSent) for (const m of rd.messages) this.sent.push(m)
@@ -182,7 +182,6 @@ export class TestCluster {
     for (const entry of rd.committedEntries) node.applied.push(entry)
     for (const rs of rd.readStates) node.readStates.push(rs)
     node.core.advance(rd)
-    void id
   }
 
   #deliver(m: Message): void {
