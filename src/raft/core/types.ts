@@ -16,6 +16,8 @@ export type ConfChangeType = 'addVoter' | 'addLearner' | 'removeNode'
 export interface ConfChange {
   type: ConfChangeType
   nodeId: NodeId
+  /** Opaque to the core: the application's description of the member (name, addresses). */
+  context?: Uint8Array
 }
 
 /** A log entry. A leader's no-op is a normal entry with empty data. */

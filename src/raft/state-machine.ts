@@ -1,0 +1,25 @@
+/**
+ * The contract between the node driver and the replicated state machine (the kv store).
+ *
+ * apply() is deterministic: the same entries in the same order give the same state and results on
+ * every member, with no clock, randomness or IO inside. Anything time-dependent (TTL deadlines)
+ * arrives inside the command, stamped by the proposer.
+ *
+ * The state machine's snapshot holds its state and the index it describes together, so restoring
+ * a snapshot restores the applied index atomically with the state.
+ */
+import type { Entry } from './core/types.ts'
+
+export interface StateMachine {
+  /** Index of the last entry applied (0 for a new member). */
+  readonly appliedIndex: number
+  /**
+   * Applies one committed entry: a normal entry (its data is a command; empty data is a leader's
+   * no-op) or a membership change. Returns the command's result for the proposer to answer with.
+   */
+  apply(entry: Entry): unknown
+  /** The whole state plus appliedIndex, encoded. */
+  snapshot(): Uint8Array
+  /** Replaces the whole state with a snapshot's (as taken by snapshot() on any member). */
+  restore(data: Uint8Array): void
+}

@@ -1,0 +1,39 @@
+/**
+ * The contract between the node driver and durable storage of one member's Raft state.
+ *
+ * What is stored: the hard state, the log entries after the compaction point, the compaction point
+ * itself, and the newest snapshots (the state machine's state together with the index it describes,
+ * in one file, so the applied index is always persisted atomically with the state).
+ *
+ * Guarantees an implementation must give:
+ *   - save(): everything in one call becomes durable together or (after a crash) as a prefix in
+ *     this order: snapshot, entries, hard state. When `sync` is true it is on stable storage (fsync /
+ *     fdatasync) before the returned promise resolves: one sync per call (group commit per Ready).
+ *     Writing entry i first drops every persisted entry with index >= i.
+ *   - load() after kill -9 at any moment returns exactly what the last completed save() and
+ *     saveCompaction() persisted, plus possibly a prefix of an interrupted one; a torn or corrupt
+ *     tail record is detected by its checksum and discarded, never returned. Corruption anywhere
+ *     other than the tail is an error that stops the member (it must not start with holes).
+ *   - saveCompaction(): the snapshot is durable before any entry behind logStart is dropped;
+ *     snapshot files beyond the newest `snapshotsKeptMax` are pruned afterwards.
+ *   - Calls are not concurrent: the driver awaits each before the next.
+ */
+import type { Entry, HardState, PersistedState, Snapshot } from '../core/types.ts'
+
+export interface SaveBatch {
+  snapshot: Snapshot | undefined
+  entries: Entry[]
+  hardState: HardState | undefined
+  sync: boolean
+}
+
+export interface RaftStorage {
+  /** What the previous run persisted; the empty state for a new data directory. */
+  load(): Promise<PersistedState>
+  save(batch: SaveBatch): Promise<void>
+  /** Persists an application snapshot and compacts the log so it starts at logStart. */
+  saveCompaction(snapshot: Snapshot, logStart: { index: number; term: number }): Promise<void>
+  /** Bytes on disk (log segments plus snapshot files), for status and metrics. */
+  sizeBytes(): number
+  close(): Promise<void>
+}
