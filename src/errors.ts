@@ -16,6 +16,11 @@ export const errorCatalogue = {
   RAFT_LEARNER_NOT_CAUGHT_UP: 'the learner has not caught up with the leader and cannot be promoted yet',
   RAFT_READS_PENDING_MAX: 'too many linearizable reads are waiting for confirmation (readsPendingMax)',
   RAFT_NOT_MEMBER: 'this node is not a member of the cluster configuration',
+  // Raft node driver: a request the member could not complete.
+  RAFT_REQUEST_TIMEOUT: 'the request timed out; a write may still be applied later',
+  RAFT_STOPPED: 'the member is stopping or stopped',
+  RAFT_PROPOSALS_WAITING_MAX: 'too many requests are waiting for a leader (proposalsWaitingMax)',
+  MEMBER_CONTEXT_INVALID: 'a membership change carries a malformed member description',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue

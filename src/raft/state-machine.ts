@@ -8,7 +8,7 @@
  * The state machine's snapshot holds its state and the index it describes together, so restoring
  * a snapshot restores the applied index atomically with the state.
  */
-import type { Entry } from './core/types.ts'
+import type { Entry, NodeId } from './core/types.ts'
 
 export interface StateMachine {
   /** Index of the last entry applied (0 for a new member). */
@@ -22,4 +22,9 @@ export interface StateMachine {
   snapshot(): Uint8Array
   /** Replaces the whole state with a snapshot's (as taken by snapshot() on any member). */
   restore(data: Uint8Array): void
+  /**
+   * Peer URLs of every member recorded from applied membership changes (their `context`), including
+   * members known only from a restored snapshot. The driver reads it at start to reach its peers.
+   */
+  memberPeerUrls(): ReadonlyMap<NodeId, readonly string[]>
 }
