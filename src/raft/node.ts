@@ -7,6 +7,8 @@
  * The Ready loop (one at a time, never re-entered):
  *   1. storage.save(snapshot, entries, hardState): one fsync per Ready (group commit: everything
  *      that reached the core while the previous save was syncing rides in this one);
+ *      A leader's replication messages leave before the save, in parallel with its fsync
+ *      (core/early-send.ts);
  *   2. transport.send(messages) — only after 1, since votes and acknowledgements promise durability;
  *   3. restore the snapshot, apply committed entries, settle the proposals and reads they answer;
  *   4. core.advance(ready); then compact when snapshotCount entries were applied since the last.
@@ -26,9 +28,19 @@
  */
 import { CairnError, isCairnError } from '../errors.ts'
 import { makeRaftConfig, type RaftConfig } from './core/config.ts'
+import { isSafeBeforePersist } from './core/early-send.ts'
 import { Prng } from './core/prng.ts'
 import { RaftCore } from './core/raft.ts'
-import type { ConfChange, Entry, NodeId, PersistedState, Ready, SoftState, Status } from './core/types.ts'
+import type {
+  ConfChange,
+  Entry,
+  Message,
+  NodeId,
+  PersistedState,
+  Ready,
+  SoftState,
+  Status,
+} from './core/types.ts'
 import { decodeMemberContext, peerAddress } from './member-context.ts'
 import type { StateMachine } from './state-machine.ts'
 import type { RaftStorage } from './storage/storage.ts'
@@ -353,7 +365,8 @@ export class RaftNode {
           })
           continue
         }
-        await this.#handleReady(this.#core.ready())
+        const leader = this.#core.role === 'leader' ? { id: this.id, term: this.#core.term } : undefined
+        await this.#handleReady(this.#core.ready(), leader)
       }
     } catch (error) {
       // Storage failures and broken invariants stop the member rather than risk acknowledging
@@ -364,7 +377,15 @@ export class RaftNode {
     }
   }
 
-  async #handleReady(rd: Ready): Promise<void> {
+  async #handleReady(rd: Ready, leader: { id: NodeId; term: number } | undefined): Promise<void> {
+    let late = rd.messages
+    if (leader !== undefined && late.length > 0) {
+      // A leader replicates while its own disk write runs (thesis §10.2.1, see early-send.ts).
+      late = []
+      const early: Message[] = []
+      for (const m of rd.messages) (isSafeBeforePersist(m, leader) ? early : late).push(m)
+      if (early.length > 0) this.#transport.send(early)
+    }
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
       await this.#storage.save({
         snapshot: rd.snapshot,
@@ -373,7 +394,7 @@ export class RaftNode {
         sync: rd.mustSync,
       })
     }
-    if (rd.messages.length > 0) this.#transport.send(rd.messages)
+    if (late.length > 0) this.#transport.send(late)
     if (rd.snapshot !== undefined) {
       this.#sm.restore(rd.snapshot.data)
       this.#lastSnapshotIndex = rd.snapshot.meta.index

@@ -4,7 +4,8 @@
  *
  * Ready cycle: persist (snapshot, entries, hard state) -> send -> apply (snapshot, committed
  * entries, held reads) -> advance -> maybe snapshot the application and compact. A torn cycle
- * persists a prefix of the steps, sends nothing and crashes the node.
+ * persists a prefix of the steps, sends only what a leader sends before persisting
+ * (isSafeBeforePersist), and crashes the node.
  *
  * Invariants:
  *   while up, the disk holds everything the core handed out in finished Readies, and after every
@@ -14,6 +15,7 @@
  *   a decommissioned node never comes back.
  */
 import type { RaftConfig } from '../core/config.ts'
+import { isSafeBeforePersist } from '../core/early-send.ts'
 import { RaftCore } from '../core/raft.ts'
 import type { Entry, Message, NodeId, PersistedState, ReadState, Ready, Role } from '../core/types.ts'
 import { type ClientWrite, KvApp } from './app.ts'
@@ -168,22 +170,25 @@ export class SimNode {
     const { checks, trace, now } = this.#host
     trace.ready(now, this.id, rd)
     const steps = persistSteps(rd)
+    // As the production driver does, a leader sends its replication messages before persisting.
+    const leader = core.role === 'leader' ? { id: this.id, term: core.term } : undefined
+    const early = leader === undefined ? [] : rd.messages.filter((m) => isSafeBeforePersist(m, leader))
+    const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !early.includes(m))
+    for (const m of early) this.#sendMessage(m)
     if (this.tearNextReady !== undefined && steps.length > 0) {
       const kept = tornPrefix(this.tearNextReady, steps.length)
       for (const step of steps.slice(0, kept)) this.#persist(step)
       this.#host.stats.crashesTorn++
       if (kept > 0 && kept < steps.length) this.#host.stats.tornWritesPartial++
-      this.crash(`torn Ready: ${kept} of ${steps.length} persistence steps done, nothing sent`)
+      this.crash(
+        `torn Ready: ${kept} of ${steps.length} persistence steps done, only a leader's early messages sent`,
+      )
       return
     }
     for (const step of steps) this.#persist(step)
     if (rd.hardState !== undefined || rd.snapshot !== undefined)
       checks.log.commit(this.id, this.disk.hardState)
-    for (const m of rd.messages) {
-      freezeMessage(m)
-      checks.election.sent(m, this.disk.hardState)
-      this.#host.send(this, m)
-    }
+    for (const m of late) this.#sendMessage(m)
     const membershipChanged = this.#apply(rd)
     core.advance(rd)
     this.#host.stepped()
@@ -195,6 +200,12 @@ export class SimNode {
       if (rd.softState?.role === 'leader' || this.role === 'leader') this.#host.stats.leadersRemoved++
       this.decommission() // it applied its own removal: the operator stops it
     }
+  }
+
+  #sendMessage(m: Message): void {
+    freezeMessage(m)
+    this.#host.checks.election.sent(m, this.disk.hardState)
+    this.#host.send(this, m)
   }
 
   /** Leader checks; only valid right after a finished cycle (core log === disk log). */
