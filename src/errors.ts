@@ -21,6 +21,8 @@ export const errorCatalogue = {
   RAFT_STOPPED: 'the member is stopping or stopped',
   RAFT_PROPOSALS_WAITING_MAX: 'too many requests are waiting for a leader (proposalsWaitingMax)',
   MEMBER_CONTEXT_INVALID: 'a membership change carries a malformed member description',
+  // Agent configuration: flags and files given at start.
+  CONFIG_INVALID: 'the configuration is invalid',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue
