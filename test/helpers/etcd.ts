@@ -1,0 +1,93 @@
+/**
+ * The real etcd (Debian's etcd-server) as a child process, for differential tests and benchmarks:
+ * single member or a local cluster, v2 API enabled, random free ports, a temporary data directory,
+ * stopped and removed by stop(). `etcdAvailable()` tells whether the binary is installed; callers
+ * skip with a clear message when it is not (CI installs it).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePorts } from './ports.ts'
+
+export function etcdAvailable(): boolean {
+  return spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0
+}
+
+export interface EtcdCluster {
+  clientUrls: string[]
+  stop(): Promise<void>
+}
+
+export async function startEtcd(members = 1): Promise<EtcdCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-etcd-'))
+  const ports = await freePorts(members * 2)
+  const names = Array.from({ length: members }, (_, i) => `e${i + 1}`)
+  const peerUrl = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`
+  const clientUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i]}`)
+  const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',')
+  const children: ChildProcess[] = names.map((name, i) =>
+    spawn(
+      'etcd',
+      [
+        '--name',
+        name,
+        '--data-dir',
+        join(dir, name),
+        '--enable-v2=true',
+        '--listen-client-urls',
+        clientUrls[i] as string,
+        '--advertise-client-urls',
+        clientUrls[i] as string,
+        '--listen-peer-urls',
+        peerUrl(i),
+        '--initial-advertise-peer-urls',
+        peerUrl(i),
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `cairn-test-${ports[0]}`,
+      ],
+      { stdio: 'ignore' },
+    ),
+  )
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve()
+            child.once('exit', () => resolve())
+            child.kill('SIGKILL')
+          }),
+      ),
+    )
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    await waitHealthy(clientUrls)
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { clientUrls, stop }
+}
+
+async function waitHealthy(clientUrls: string[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (const url of clientUrls) {
+    for (;;) {
+      try {
+        const response = await fetch(`${url}/health`)
+        const body = (await response.json()) as { health?: string }
+        if (body.health === 'true') break
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`etcd at ${url} did not become healthy`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+}
