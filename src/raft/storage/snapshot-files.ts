@@ -1,0 +1,186 @@
+/**
+ * Snapshot files: one file per snapshot, `<index 16 hex>-<term 16 hex>.snap`, in their own directory.
+ *
+ * A file is a snapshotMeta record (record.ts: the snapshot's index, term, membership, and its
+ * data's length and CRC-32) followed by the raw data. The state machine's data includes its own
+ * applied index, so the applied index is persisted atomically with the state it describes.
+ *
+ * Writing is atomic: a temporary file is written and fsynced, renamed into place, and the
+ * directory fsynced; a crash leaves either no file or the whole file (plus a .tmp removed on
+ * open). Reading verifies the name, the record, the length and the data checksum; a file that
+ * fails any of them is STORAGE_CORRUPT (it was synced whole, so damage is not a torn write).
+ * Only the newest file is ever read; older ones are kept (up to keptMax) for operators.
+ */
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import type { Snapshot } from '../core/types.ts'
+import { crc32 } from './crc32.ts'
+import { readFully, removeTmpFiles, syncDirectory, tmpSuffix, writeFully } from './directory.ts'
+import { assertStorage, StorageError } from './errors.ts'
+import { decodeSnapshotMeta, encodeSnapshotMeta } from './payload.ts'
+import { decodeRecordAt, encodeRecords, RecordType, recordHeaderBytes } from './record.ts'
+
+const snapshotNamePattern = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/
+
+export interface SnapshotFile {
+  index: number
+  term: number
+  filePath: string
+  bytes: number
+}
+
+export function snapshotFileName(index: number, term: number): string {
+  return `${index.toString(16).padStart(16, '0')}-${term.toString(16).padStart(16, '0')}.snap`
+}
+
+export function parseSnapshotFileName(name: string): { index: number; term: number } | undefined {
+  const match = snapshotNamePattern.exec(name)
+  if (match === null) return undefined
+  const index = Number.parseInt(match[1]!, 16)
+  const term = Number.parseInt(match[2]!, 16)
+  return Number.isSafeInteger(index) && Number.isSafeInteger(term) ? { index, term } : undefined
+}
+
+export interface SnapshotFilesOptions {
+  keptMax: number
+  dataBytesMax: number
+  metaBytesMax: number
+}
+
+export class SnapshotFiles {
+  readonly #dir: string
+  readonly #options: SnapshotFilesOptions
+  /** Sorted by index, then term; the last one is the newest. */
+  #files: SnapshotFile[] = []
+
+  constructor(dir: string, options: SnapshotFilesOptions) {
+    assertStorage(options.keptMax >= 1, 'snapshotsKeptMax must be at least 1')
+    this.#dir = dir
+    this.#options = options
+  }
+
+  /** Lists the snapshot files in the directory (removing leftover temporary files). */
+  async open(): Promise<void> {
+    await removeTmpFiles(this.#dir)
+    const files: SnapshotFile[] = []
+    for (const name of await readdir(this.#dir)) {
+      const parsed = parseSnapshotFileName(name)
+      if (parsed === undefined) continue
+      const filePath = path.join(this.#dir, name)
+      files.push({ ...parsed, filePath, bytes: (await stat(filePath)).size })
+    }
+    this.#files = files.sort(compareFiles)
+  }
+
+  get newest(): SnapshotFile | undefined {
+    return this.#files[this.#files.length - 1]
+  }
+
+  get count(): number {
+    return this.#files.length
+  }
+
+  get sizeBytes(): number {
+    let total = 0
+    for (const f of this.#files) total += f.bytes
+    return total
+  }
+
+  /** Throws STORAGE_LIMIT, before writing anything, if the data is above dataBytesMax. */
+  checkLimits(snapshot: Snapshot): void {
+    if (snapshot.data.length > this.#options.dataBytesMax) {
+      throw new StorageError(
+        'STORAGE_LIMIT',
+        `snapshot data of ${snapshot.data.length} bytes is above snapshotDataBytesMax ${this.#options.dataBytesMax}`,
+      )
+    }
+  }
+
+  /** Writes the snapshot durably and atomically; on return it is the newest file if none is newer. */
+  async write(snapshot: Snapshot): Promise<void> {
+    this.checkLimits(snapshot)
+    const { index, term, confState } = snapshot.meta
+    const meta = encodeSnapshotMeta({
+      index,
+      term,
+      confState,
+      dataBytes: snapshot.data.length,
+      dataCrc32: crc32(snapshot.data),
+    })
+    const head = encodeRecords(
+      [{ type: RecordType.snapshotMeta, payload: meta }],
+      0,
+      this.#options.metaBytesMax,
+    )
+    const filePath = path.join(this.#dir, snapshotFileName(index, term))
+    const tmpPath = filePath + tmpSuffix
+    const handle = await open(tmpPath, 'w')
+    try {
+      await writeFully(handle, head, 0)
+      await writeFully(handle, snapshot.data, head.length)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(tmpPath, filePath)
+    await syncDirectory(this.#dir)
+    this.#files = this.#files.filter((f) => f.filePath !== filePath)
+    this.#files.push({ index, term, filePath, bytes: head.length + snapshot.data.length })
+    this.#files.sort(compareFiles)
+  }
+
+  /** Reads and verifies the newest snapshot; undefined when there is none. */
+  async readNewest(): Promise<Snapshot | undefined> {
+    const file = this.newest
+    return file === undefined ? undefined : this.#read(file)
+  }
+
+  /** Deletes the oldest files beyond keptMax; returns how many. */
+  async prune(): Promise<number> {
+    const excess = this.#files.length - this.#options.keptMax
+    if (excess <= 0) return 0
+    for (const f of this.#files.slice(0, excess)) await unlink(f.filePath)
+    this.#files = this.#files.slice(excess)
+    await syncDirectory(this.#dir)
+    return excess
+  }
+
+  async #read(file: SnapshotFile): Promise<Snapshot> {
+    const name = path.basename(file.filePath)
+    const corrupt = (reason: string) =>
+      new StorageError('STORAGE_CORRUPT', `snapshot file ${name}: ${reason}`)
+    const handle = await open(file.filePath, 'r')
+    try {
+      const size = (await handle.stat()).size
+      const lengthBuf = Buffer.alloc(4)
+      if ((await readFully(handle, lengthBuf, 0)) < 4) throw corrupt('too short for a header')
+      const metaBytes = lengthBuf.readUInt32LE(0)
+      if (metaBytes > this.#options.metaBytesMax) throw corrupt(`metadata length ${metaBytes} out of range`)
+      const headBuf = Buffer.alloc(recordHeaderBytes + metaBytes)
+      if ((await readFully(handle, headBuf, 0)) < headBuf.length) throw corrupt('truncated metadata')
+      const rec = decodeRecordAt(headBuf, 0, this.#options.metaBytesMax)
+      if (!rec.ok || rec.type !== RecordType.snapshotMeta)
+        throw corrupt(rec.ok ? 'not a snapshot' : rec.reason)
+      const meta = decodeSnapshotMeta(rec.payload)
+      if (meta === undefined) throw corrupt('undecodable metadata')
+      if (meta.index !== file.index || meta.term !== file.term) {
+        throw corrupt(`holds snapshot ${meta.index}/${meta.term}, not the one its name says`)
+      }
+      if (meta.dataBytes > this.#options.dataBytesMax)
+        throw corrupt(`data length ${meta.dataBytes} above the limit`)
+      if (size !== headBuf.length + meta.dataBytes) {
+        throw corrupt(`file is ${size} bytes, expected ${headBuf.length + meta.dataBytes}`)
+      }
+      const data = new Uint8Array(meta.dataBytes)
+      if ((await readFully(handle, data, headBuf.length)) < data.length) throw corrupt('truncated data')
+      if (crc32(data) !== meta.dataCrc32) throw corrupt('data checksum mismatch')
+      return { meta: { index: meta.index, term: meta.term, confState: meta.confState }, data }
+    } finally {
+      await handle.close()
+    }
+  }
+}
+
+function compareFiles(a: SnapshotFile, b: SnapshotFile): number {
+  return a.index - b.index || a.term - b.term
+}

@@ -1,0 +1,470 @@
+/**
+ * The write-ahead log: an ordered list of segment files, the last one open for appending.
+ *
+ * Writing: append() frames a batch of records into one buffer per segment, writes it with one
+ * positional write and, when asked, makes it durable with one fdatasync (group commit). A segment
+ * rolls over when the next record would take it past segmentBytesMax: the full segment is synced
+ * first, then the next is created whole with a header holding the state at that moment, so any
+ * suffix of the segment list replays on its own.
+ *
+ * Deleting: a segment may go once every entry still live in it is covered by a durable compaction
+ * point (liveIndexMax <= the synced logStart) and every segment before it is gone. Its other
+ * records (hard state, compactions) are superseded by the next segment's header.
+ *
+ * In-memory state mirrors what was appended (the hard state, the compaction point and the term of
+ * every entry after it), so appends are checked the way replay will check them.
+ * Invariants:
+ *   terms[i] is the term of entry logStart.index + 1 + i; lastIndex = logStart.index + terms.length
+ *   segments are in seq order, consecutive; the last one is open as `#handle`
+ *   every segment before the last is synced in full
+ */
+
+import type { FileHandle } from 'node:fs/promises'
+import { open, readdir, readFile, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import type { Entry, HardState } from '../core/types.ts'
+import { removeTmpFiles, syncDirectory, writeFully } from './directory.ts'
+import { assertStorage, StorageError } from './errors.ts'
+import {
+  decodeEntries,
+  decodeHardState,
+  decodeIndexTerm,
+  decodeSegmentHeader,
+  encodeEntries,
+  encodeHardState,
+  encodeIndexTerm,
+  type IndexTerm,
+  type SegmentHeader,
+} from './payload.ts'
+import {
+  encodedRecordBytes,
+  encodeRecords,
+  type RecordToWrite,
+  RecordType,
+  recordOffsetMax,
+} from './record.ts'
+import { Replay, type ReplayedLog } from './replay.ts'
+import { createSegment, parseSegmentName, type ScannedRecord, scanSegment, segmentName } from './segment.ts'
+
+export interface WalOptions {
+  segmentBytesMax: number
+  recordBytesMax: number
+}
+
+export type WalRecord =
+  | { type: 'entries'; entries: readonly Entry[] }
+  | { type: 'hardState'; hardState: HardState }
+  | { type: 'snapshot'; at: IndexTerm }
+  | { type: 'compaction'; at: IndexTerm }
+
+/** A record with its payload encoded: limits are checked, nothing is written yet. */
+export interface PreparedRecord {
+  record: WalRecord
+  framed: RecordToWrite
+}
+
+interface Segment {
+  seq: number
+  filePath: string
+  bytes: number
+  /** Highest index of an entry written here and not since truncated or reset; 0 if none. */
+  liveIndexMax: number
+  /** Whether anything follows the header. */
+  hasRecords: boolean
+}
+
+export interface WalRecovery {
+  segments: number
+  /** The torn tail load() cut from the last segment, if any. */
+  torn: { segment: string; offset: number; bytes: number; reason: string } | undefined
+}
+
+export class Wal {
+  readonly #dir: string
+  readonly #options: WalOptions
+  readonly #segments: Segment[]
+  #handle: FileHandle
+  #hardState: HardState
+  #logStart: IndexTerm
+  #terms: number[]
+  #syncedLogStartIndex: number
+  #unsynced = false
+
+  private constructor(
+    dir: string,
+    options: WalOptions,
+    segments: Segment[],
+    handle: FileHandle,
+    log: ReplayedLog,
+  ) {
+    this.#dir = dir
+    this.#options = options
+    this.#segments = segments
+    this.#handle = handle
+    this.#hardState = log.hardState
+    this.#logStart = log.logStart
+    this.#terms = log.entries.map((e) => e.term)
+    this.#syncedLogStartIndex = log.logStart.index
+  }
+
+  /** Opens (or creates) the WAL in dir, replays it and cuts a torn tail. */
+  static async open(
+    dir: string,
+    options: WalOptions,
+  ): Promise<{ wal: Wal; log: ReplayedLog; recovery: WalRecovery }> {
+    assertStorage(
+      options.segmentBytesMax + options.recordBytesMax < recordOffsetMax / 2,
+      'segments must stay < 2 GiB',
+    )
+    await removeTmpFiles(dir)
+    const seqs = (await readdir(dir))
+      .map(parseSegmentName)
+      .filter((s): s is number => s !== undefined)
+      .sort((a, b) => a - b)
+    if (seqs.length === 0) return Wal.#create(dir, options)
+    for (let i = 1; i < seqs.length; i++) {
+      if (seqs[i] !== seqs[i - 1]! + 1) {
+        throw new StorageError('STORAGE_CORRUPT', `WAL segment ${segmentName(seqs[i - 1]! + 1)} is missing`)
+      }
+    }
+    const segments: Segment[] = seqs.map((seq) => ({
+      seq,
+      filePath: path.join(dir, segmentName(seq)),
+      bytes: 0,
+      liveIndexMax: 0,
+      hasRecords: false,
+    }))
+    const { log, torn } = await replaySegments(segments, options.recordBytesMax)
+    const last = segments[segments.length - 1]!
+    const handle = await open(last.filePath, 'r+')
+    if (torn !== undefined) {
+      await handle.truncate(last.bytes)
+      await handle.sync()
+    }
+    const wal = new Wal(dir, options, segments, handle, log)
+    return { wal, log, recovery: { segments: segments.length, torn } }
+  }
+
+  static async #create(
+    dir: string,
+    options: WalOptions,
+  ): Promise<{ wal: Wal; log: ReplayedLog; recovery: WalRecovery }> {
+    const log: ReplayedLog = {
+      hardState: { term: 0, vote: 0, commit: 0 },
+      logStart: { index: 0, term: 0 },
+      entries: [],
+    }
+    const header: SegmentHeader = { seq: 1, hardState: log.hardState, logStart: log.logStart, lastIndex: 0 }
+    const created = await createSegment(dir, header, options.recordBytesMax)
+    const segment = {
+      seq: 1,
+      filePath: created.filePath,
+      bytes: created.bytes,
+      liveIndexMax: 0,
+      hasRecords: false,
+    }
+    const wal = new Wal(dir, options, [segment], created.handle, log)
+    return { wal, log: { ...log, entries: [] }, recovery: { segments: 1, torn: undefined } }
+  }
+
+  get hardState(): HardState {
+    return this.#hardState
+  }
+
+  get logStart(): IndexTerm {
+    return this.#logStart
+  }
+
+  get lastIndex(): number {
+    return this.#logStart.index + this.#terms.length
+  }
+
+  /** The term of the entry at index; the log start's term at logStart.index; else undefined. */
+  termAt(index: number): number | undefined {
+    if (index === this.#logStart.index) return this.#logStart.term
+    return this.#terms[index - this.#logStart.index - 1]
+  }
+
+  get sizeBytes(): number {
+    let total = 0
+    for (const s of this.#segments) total += s.bytes
+    return total
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length
+  }
+
+  /**
+   * Encodes records and checks their limits without writing anything. Entries are split over
+   * as many records as recordBytesMax needs; one entry above it is STORAGE_LIMIT.
+   */
+  prepare(records: readonly WalRecord[]): PreparedRecord[] {
+    const out: PreparedRecord[] = []
+    for (const record of records) {
+      switch (record.type) {
+        case 'entries':
+          if (record.entries.length > 0) this.#prepareEntries(record.entries, out)
+          break
+        case 'hardState':
+          out.push({
+            record,
+            framed: { type: RecordType.hardState, payload: encodeHardState(record.hardState) },
+          })
+          break
+        case 'snapshot':
+          out.push({ record, framed: { type: RecordType.snapshot, payload: encodeIndexTerm(record.at) } })
+          break
+        case 'compaction':
+          out.push({ record, framed: { type: RecordType.compaction, payload: encodeIndexTerm(record.at) } })
+          break
+      }
+    }
+    return out
+  }
+
+  #prepareEntries(entries: readonly Entry[], out: PreparedRecord[]): void {
+    const payload = encodeEntries(entries)
+    if (payload.length <= this.#options.recordBytesMax) {
+      out.push({ record: { type: 'entries', entries }, framed: { type: RecordType.entries, payload } })
+      return
+    }
+    if (entries.length === 1) {
+      throw new StorageError(
+        'STORAGE_LIMIT',
+        `entry ${entries[0]!.index} encodes to ${payload.length} bytes, above recordBytesMax ${this.#options.recordBytesMax}`,
+      )
+    }
+    const half = entries.length >>> 1
+    this.#prepareEntries(entries.slice(0, half), out)
+    this.#prepareEntries(entries.slice(half), out)
+  }
+
+  /**
+   * Appends prepared records in order; when sync, they (and anything appended unsynced before)
+   * are durable on return. A rejected assertion or IO error leaves the WAL unusable: the caller
+   * must stop using it (FileStorage refuses further calls).
+   */
+  async append(prepared: readonly PreparedRecord[], sync: boolean): Promise<void> {
+    let pending: RecordToWrite[] = []
+    let pendingBytes = 0
+    for (const { record, framed } of prepared) {
+      const recordBytes = encodedRecordBytes(framed.payload.length)
+      const segment = this.#current
+      const used = segment.bytes + pendingBytes
+      if (used + recordBytes > this.#options.segmentBytesMax && (segment.hasRecords || pending.length > 0)) {
+        await this.#flush(pending)
+        pending = []
+        pendingBytes = 0
+        await this.#rollover()
+      }
+      this.#apply(record)
+      pending.push(framed)
+      pendingBytes += recordBytes
+    }
+    await this.#flush(pending)
+    if (sync) await this.sync()
+  }
+
+  /** Makes every appended record durable. */
+  async sync(): Promise<void> {
+    if (!this.#unsynced) return
+    await this.#handle.datasync()
+    this.#unsynced = false
+    this.#syncedLogStartIndex = this.#logStart.index
+  }
+
+  /** Deletes the oldest segments whose live entries are all behind the durable compaction point. */
+  async dropCoveredSegments(): Promise<number> {
+    let dropped = 0
+    while (this.#segments.length > 1 && this.#segments[0]!.liveIndexMax <= this.#syncedLogStartIndex) {
+      const segment = this.#segments[0]!
+      await unlink(segment.filePath)
+      this.#segments.shift()
+      dropped++
+    }
+    if (dropped > 0) await syncDirectory(this.#dir)
+    return dropped
+  }
+
+  async close(): Promise<void> {
+    await this.#handle.close()
+  }
+
+  get #current(): Segment {
+    return this.#segments[this.#segments.length - 1]!
+  }
+
+  async #flush(pending: RecordToWrite[]): Promise<void> {
+    if (pending.length === 0) return
+    const segment = this.#current
+    const buf = encodeRecords(pending, segment.bytes, this.#options.recordBytesMax)
+    // Counted before the write: if it fails the WAL is abandoned, and a partial write is a torn tail.
+    const at = segment.bytes
+    segment.bytes += buf.length
+    segment.hasRecords = true
+    this.#unsynced = true
+    await writeFully(this.#handle, buf, at)
+  }
+
+  async #rollover(): Promise<void> {
+    await this.sync()
+    const header: SegmentHeader = {
+      seq: this.#current.seq + 1,
+      hardState: this.#hardState,
+      logStart: this.#logStart,
+      lastIndex: this.lastIndex,
+    }
+    const created = await createSegment(this.#dir, header, this.#options.recordBytesMax)
+    const previous = this.#handle
+    this.#handle = created.handle
+    this.#segments.push({
+      seq: header.seq,
+      filePath: created.filePath,
+      bytes: created.bytes,
+      liveIndexMax: 0,
+      hasRecords: false,
+    })
+    // The new header carries the compaction point, and it is durable.
+    this.#syncedLogStartIndex = this.#logStart.index
+    await previous.close()
+  }
+
+  /** Applies a record to the in-memory state, checking it the way replay will. */
+  #apply(record: WalRecord): void {
+    switch (record.type) {
+      case 'entries': {
+        const first = record.entries[0]!.index
+        const last = record.entries[record.entries.length - 1]!.index
+        assertStorage(
+          first > this.#logStart.index && first <= this.lastIndex + 1,
+          `entry ${first} outside (${this.#logStart.index}, ${this.lastIndex + 1}]`,
+        )
+        this.#terms.length = first - this.#logStart.index - 1
+        for (let i = 0; i < record.entries.length; i++) {
+          const e = record.entries[i]!
+          assertStorage(e.index === first + i, `entries not contiguous at ${e.index}`)
+          this.#terms.push(e.term)
+        }
+        markLive(this.#segments, this.#segments.length - 1, first, last)
+        return
+      }
+      case 'hardState':
+        this.#hardState = record.hardState
+        return
+      case 'snapshot':
+        assertStorage(
+          record.at.index > this.#logStart.index,
+          `snapshot ${record.at.index} behind the log start`,
+        )
+        this.#logStart = record.at
+        this.#terms = []
+        for (const s of this.#segments) s.liveIndexMax = 0
+        return
+      case 'compaction': {
+        const { index, term } = record.at
+        assertStorage(
+          index > this.#logStart.index && index <= this.lastIndex,
+          `compaction to ${index} outside the log`,
+        )
+        assertStorage(
+          this.termAt(index) === term,
+          `compaction to ${index} at term ${term}, log has ${this.termAt(index)}`,
+        )
+        this.#terms.splice(0, index - this.#logStart.index)
+        this.#logStart = record.at
+        return
+      }
+    }
+  }
+}
+
+/** Entries first..last were written to segments[at]: earlier copies of index >= first are dead. */
+function markLive(segments: Segment[], at: number, first: number, last: number): void {
+  for (const s of segments) if (s.liveIndexMax >= first) s.liveIndexMax = first - 1
+  segments[at]!.liveIndexMax = last
+}
+
+async function replaySegments(
+  segments: Segment[],
+  recordBytesMax: number,
+): Promise<{ log: ReplayedLog; torn: WalRecovery['torn'] }> {
+  let replay: Replay | undefined
+  let torn: WalRecovery['torn']
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!
+    const name = segmentName(segment.seq)
+    const buf = await readFile(segment.filePath)
+    const isLast = i === segments.length - 1
+    const scan = scanSegment(buf, isLast, name, recordBytesMax)
+    segment.bytes = scan.validBytes
+    if (scan.torn !== undefined) {
+      torn = {
+        segment: name,
+        offset: scan.torn.offset,
+        bytes: buf.length - scan.validBytes,
+        reason: scan.torn.reason,
+      }
+    }
+    const [first, ...rest] = scan.records
+    const header = first?.type === RecordType.segmentHeader ? decodeSegmentHeader(first.payload) : undefined
+    if (header === undefined || header.seq !== segment.seq) {
+      throw new StorageError('STORAGE_CORRUPT', `segment ${name} does not start with its header`)
+    }
+    if (replay === undefined) replay = new Replay(header)
+    else failIf(replay.checkHeader(header), name, 0)
+    for (const rec of rest) applyRecord(replay, rec, segments, i, name)
+    segment.hasRecords = rest.length > 0
+  }
+  const result = replay!.finish()
+  if (typeof result === 'string') throw new StorageError('STORAGE_CORRUPT', `WAL: ${result}`)
+  return { log: result, torn }
+}
+
+function applyRecord(
+  replay: Replay,
+  rec: ScannedRecord,
+  segments: Segment[],
+  at: number,
+  name: string,
+): void {
+  const fail = (reason: string | undefined) => failIf(reason, name, rec.offset)
+  switch (rec.type) {
+    case RecordType.entries: {
+      const entries = decodeEntries(rec.payload) ?? corrupt('undecodable entries', name, rec.offset)
+      fail(replay.applyEntries(entries))
+      markLive(segments, at, entries[0]!.index, entries[entries.length - 1]!.index)
+      return
+    }
+    case RecordType.hardState:
+      replay.applyHardState(
+        decodeHardState(rec.payload) ?? corrupt('undecodable hard state', name, rec.offset),
+      )
+      return
+    case RecordType.snapshot:
+      fail(
+        replay.applySnapshot(
+          decodeIndexTerm(rec.payload) ?? corrupt('undecodable snapshot', name, rec.offset),
+        ),
+      )
+      for (const s of segments) s.liveIndexMax = 0
+      return
+    case RecordType.compaction:
+      fail(
+        replay.applyCompaction(
+          decodeIndexTerm(rec.payload) ?? corrupt('undecodable compaction', name, rec.offset),
+        ),
+      )
+      return
+    default:
+      corrupt(`unexpected record type ${rec.type}`, name, rec.offset)
+  }
+}
+
+function failIf(reason: string | undefined, name: string, offset: number): void {
+  if (reason !== undefined) corrupt(reason, name, offset)
+}
+
+function corrupt(reason: string, name: string, offset: number): never {
+  throw new StorageError('STORAGE_CORRUPT', `segment ${name}, offset ${offset}: ${reason}`)
+}
