@@ -1,0 +1,235 @@
+/**
+ * The outbound message stream to one peer: one persistent connection, opened on the first send,
+ * redialled with backoff after every failure, until close().
+ *
+ *   idle ──send──► connecting ──handshake ok──► open ──error/close──► backoff ──timer──► connecting
+ *                      └────────── error / refusal / timeout ──────────►┘
+ *
+ * Invariants:
+ *   - Each send() while open and not slow writes its messages (behind any queued ones) as one batch:
+ *     one frame, or several when the batch exceeds frameBytesMax.
+ *   - The queue only holds messages while connecting or while the socket holds more than
+ *     peerWriteBufferBytesHigh unsent bytes; it never exceeds peerQueueMessagesMax messages nor
+ *     peerQueueBytesMax estimated bytes. Messages past either limit are dropped and reported through
+ *     unreachable(). So the memory held for one peer is bounded by the high-water mark plus one
+ *     batch in the socket, plus the queue.
+ *   - In backoff, messages are dropped at once (the peer is down; Raft retransmits) and reported.
+ *   - A failure drops the queue, reports unreachable once, and schedules exactly one redial.
+ *   - After close() nothing is written, no timer is pending, and no event is reported.
+ */
+import type { Message, NodeId } from '../core/types.ts'
+import { reconnectDelayMs } from './backoff.ts'
+import { type Dialing, dial } from './dial.ts'
+import { FrameKind } from './frame.ts'
+import type { FramedSocket } from './framed-socket.ts'
+import { encodeBatches, messageBytesEstimate } from './message-codec.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { TransportStats } from './stats.ts'
+import { TransportError } from './transport-error.ts'
+
+export interface PeerContext {
+  readonly options: ResolvedOptions
+  readonly stats: TransportStats
+  /** Reports (deferred, coalesced by the transport) that messages to `peer` were lost. */
+  unreachable(peer: NodeId): void
+}
+
+type State = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed'
+
+export class PeerConnection {
+  readonly peer: NodeId
+  readonly #ctx: PeerContext
+  #address: { host: string; port: number }
+  #state: State = 'idle'
+  #dialing: Dialing | undefined
+  #link: FramedSocket | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** Consecutive failed attempts since the last successful handshake. */
+  #failures = 0
+  #queue: Message[] = []
+  #queueBytes = 0
+
+  constructor(ctx: PeerContext, peer: NodeId, address: { host: string; port: number }) {
+    this.#ctx = ctx
+    this.peer = peer
+    this.#address = address
+  }
+
+  get state(): State {
+    return this.#state
+  }
+
+  get queuedMessages(): number {
+    return this.#queue.length
+  }
+
+  /** Unsent bytes in the socket's buffer (0 when not connected). */
+  get writeBufferBytes(): number {
+    return this.#link?.socket.writableLength ?? 0
+  }
+
+  send(messages: readonly Message[]): void {
+    switch (this.#state) {
+      case 'closed':
+        return
+      case 'backoff':
+        this.#ctx.stats.messagesDroppedUnreachable += messages.length
+        this.#ctx.unreachable(this.peer)
+        return
+      case 'idle':
+        this.#enqueue(messages)
+        this.#dial()
+        return
+      case 'connecting':
+        this.#enqueue(messages)
+        return
+      case 'open':
+        if (this.writeBufferBytes >= this.#ctx.options.peerWriteBufferBytesHigh) {
+          this.#enqueue(messages)
+          return
+        }
+        this.#write(this.#queue.length === 0 ? messages : this.#takeQueue().concat(messages))
+    }
+  }
+
+  /** A new address closes the current connection (if any) and dials the new one. */
+  setAddress(address: { host: string; port: number }): void {
+    if (address.host === this.#address.host && address.port === this.#address.port) return
+    this.#address = address
+    if (this.#state === 'closed' || this.#state === 'idle') return
+    void this.#teardown()
+    this.#failures = 0
+    this.#dial()
+  }
+
+  /** Stops for good: no writes, no timers, no events. Resolves once the socket is closed. */
+  close(): Promise<void> {
+    this.#state = 'closed'
+    this.#dropQueue()
+    return this.#teardown()
+  }
+
+  #teardown(): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const closing = [this.#dialing?.cancel(), this.#link?.destroy()]
+    this.#dialing = undefined
+    this.#link = undefined
+    return Promise.all(closing).then(() => undefined)
+  }
+
+  #dial(): void {
+    this.#state = 'connecting'
+    const { options } = this.#ctx
+    const hello = {
+      protocol: 1,
+      clusterId: options.clusterId,
+      from: options.memberId,
+      to: this.peer,
+      stream: 'messages' as const,
+    }
+    const dialing = dial(this.#address, hello, options, (result) => {
+      if (this.#dialing !== dialing) return
+      this.#dialing = undefined
+      if (result.ok) this.#opened(result.link)
+      else this.#failed(result.error)
+    })
+    this.#dialing = dialing
+  }
+
+  #opened(link: FramedSocket): void {
+    if (this.#failures > 0) {
+      this.#ctx.options.log.info({ peer: this.peer, address: this.#address }, 'peer reachable again')
+    }
+    this.#state = 'open'
+    this.#failures = 0
+    this.#link = link
+    link.setHandler({
+      frame: (kind) => {
+        link.fail(
+          new TransportError('TRANSPORT_FRAME_INVALID', `unexpected frame kind ${kind} on a message stream`),
+        )
+      },
+      closed: (error) => {
+        if (this.#link === link) this.#failed(error)
+      },
+    })
+    link.socket.on('drain', () => {
+      if (this.#link === link && this.#queue.length > 0) this.#write(this.#takeQueue())
+    })
+    if (this.#queue.length > 0) this.#write(this.#takeQueue())
+  }
+
+  #failed(error: TransportError): void {
+    const { stats, options } = this.#ctx
+    this.#link = undefined
+    stats.connectionFailures++
+    const fields = { peer: this.peer, address: this.#address, code: error.code, reason: error.message }
+    if (error.code === 'TRANSPORT_HANDSHAKE_REFUSED') {
+      stats.handshakesRefused++
+      options.log.warn(fields, 'peer refused the handshake')
+    } else if (this.#failures === 0) {
+      options.log.info(fields, 'peer connection failed; reconnecting with backoff')
+    } else {
+      options.log.debug(fields, 'peer connection attempt failed')
+    }
+    this.#dropQueue()
+    this.#ctx.unreachable(this.peer)
+    this.#state = 'backoff'
+    const delay = reconnectDelayMs(this.#failures, options, options.random)
+    this.#failures++
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#dial()
+    }, delay)
+  }
+
+  #enqueue(messages: readonly Message[]): void {
+    const { options, stats } = this.#ctx
+    let dropped = 0
+    for (const message of messages) {
+      const bytes = messageBytesEstimate(message)
+      if (
+        this.#queue.length >= options.peerQueueMessagesMax ||
+        this.#queueBytes + bytes > options.peerQueueBytesMax
+      ) {
+        dropped++
+        continue
+      }
+      this.#queue.push(message)
+      this.#queueBytes += bytes
+    }
+    if (dropped === 0) return
+    stats.messagesDroppedQueueFull += dropped
+    this.#ctx.unreachable(this.peer)
+  }
+
+  #takeQueue(): Message[] {
+    const queue = this.#queue
+    this.#queue = []
+    this.#queueBytes = 0
+    return queue
+  }
+
+  #dropQueue(): void {
+    if (this.#queue.length === 0) return
+    this.#ctx.stats.messagesDroppedUnreachable += this.#queue.length
+    this.#takeQueue()
+  }
+
+  #write(messages: readonly Message[]): void {
+    const link = this.#link
+    if (link === undefined || messages.length === 0) return
+    const { options, stats } = this.#ctx
+    const bodies: Buffer[] = []
+    const oversized = encodeBatches(messages, options.frameBytesMax - 1, bodies)
+    link.writeFrames(FrameKind.batch, bodies)
+    stats.batchesSent += bodies.length
+    stats.messagesSent += messages.length - oversized
+    if (oversized > 0) {
+      stats.messagesDroppedOversized += oversized
+      options.log.warn({ peer: this.peer, count: oversized }, 'messages larger than frameBytesMax dropped')
+      this.#ctx.unreachable(this.peer)
+    }
+  }
+}
