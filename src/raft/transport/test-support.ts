@@ -4,7 +4,7 @@
  * speaks (or breaks) the wire protocol, and waitFor, which polls with setImmediate up to a
  * deadline instead of sleeping.
  */
-import { connect, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { Message, NodeId } from '../core/types.ts'
 import { encodeFrame, FrameDecoder, FrameKind } from './frame.ts'
 import type { Hello } from './handshake.ts'
@@ -190,5 +190,60 @@ export class RawPeer {
     if (this.closed) return
     this.socket.destroy()
     await waitFor(() => this.closed, 'raw socket closed')
+  }
+}
+
+/** A raw TCP acceptor that accepts every handshake, then lets a test decide what to do. */
+export class RawAcceptor {
+  readonly server: Server
+  readonly connections: RawAccepted[] = []
+  address = { host: '127.0.0.1', port: 0 }
+
+  private constructor(onFrame: (connection: RawAccepted, kind: number, body: Buffer) => void) {
+    this.server = createServer((socket) => {
+      const connection = new RawAccepted(socket, onFrame)
+      this.connections.push(connection)
+    })
+  }
+
+  static async start(
+    onFrame: (connection: RawAccepted, kind: number, body: Buffer) => void,
+  ): Promise<RawAcceptor> {
+    const acceptor = new RawAcceptor(onFrame)
+    await new Promise<void>((resolve) => acceptor.server.listen(0, '127.0.0.1', resolve))
+    const address = acceptor.server.address()
+    if (typeof address !== 'object' || address === null) throw new Error('no address')
+    acceptor.address = { host: '127.0.0.1', port: address.port }
+    return acceptor
+  }
+
+  async stop(): Promise<void> {
+    for (const connection of this.connections) connection.socket.destroy()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+}
+
+export class RawAccepted {
+  readonly socket: Socket
+  hello: Hello | undefined
+  bytesReceived = 0
+  readonly kinds: number[] = []
+  readonly #decoder = new FrameDecoder(64 * 1024 * 1024)
+
+  constructor(socket: Socket, onFrame: (connection: RawAccepted, kind: number, body: Buffer) => void) {
+    this.socket = socket
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => {
+      this.bytesReceived += chunk.length
+      this.#decoder.push(chunk, (kind, body) => {
+        this.kinds.push(kind)
+        if (kind === FrameKind.hello && this.hello === undefined) {
+          this.hello = decodeBody(body) as Hello
+          socket.write(encodeFrame(FrameKind.helloReply, encodeBody({ ok: true })))
+          return
+        }
+        onFrame(this, kind, body)
+      })
+    })
   }
 }
