@@ -284,6 +284,18 @@ describe('FileStorage damage that is not a torn tail', () => {
     expect(isStorageError(err, 'STORAGE_CORRUPT')).toBe(true)
     expect(err.message).toContain('the log starts after 6, but the newest snapshot is missing')
   })
+
+  it('snapshot files without any WAL segment are STORAGE_CORRUPT (the vote would be lost)', async () => {
+    const dir = await dirs.make()
+    const { s } = await open(dir)
+    await s.save(batch({ entries: entries(1, 10, 1), hardState: { term: 1, vote: 1, commit: 10 } }))
+    await s.saveCompaction(snapshotAt(10, 1), { index: 10, term: 1 })
+    await s.close()
+    await rm(path.join(dir, 'wal'), { recursive: true })
+    const err = await new FileStorage(dir).load().catch((e) => e)
+    expect(isStorageError(err, 'STORAGE_CORRUPT')).toBe(true)
+    expect(err.message).toContain('the WAL has no segment')
+  })
 })
 
 describe('FileStorage limits and misuse', () => {

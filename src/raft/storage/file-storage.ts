@@ -16,7 +16,8 @@
  * load() reconciles the two: a snapshot file newer than anything the WAL knows (a crash between
  * the file and its WAL record) was the first step of an interrupted save, so the log restarts at
  * it and a snapshot record makes that durable. A log that starts after the newest snapshot (the
- * snapshot that covers the dropped entries is gone) is STORAGE_CORRUPT.
+ * snapshot that covers the dropped entries is gone) is STORAGE_CORRUPT, and so are snapshot files
+ * without any WAL segment (the hard state, with this member's vote, would be lost).
  *
  * Ownership: load() returns fresh arrays and objects, and entries own their bytes. save() encodes
  * the batch before it resolves and keeps no reference to it.
@@ -94,6 +95,13 @@ export class FileStorage implements RaftStorage {
       await this.#snapshots.open()
       const { wal, log, recovery } = await Wal.open(this.#walDir, this.#walOptions)
       this.#wal = wal
+      if (recovery.created && this.#snapshots.count > 0) {
+        // Without the WAL the hard state (term, vote) is gone: starting could vote twice in a term.
+        throw new StorageError(
+          'STORAGE_CORRUPT',
+          'snapshot files exist but the WAL has no segment (wal/ lost?)',
+        )
+      }
       const snapshot = await this.#snapshots.readNewest()
       const start = log.logStart
       if (start.index > 0 && (snapshot === undefined || snapshot.meta.index < start.index)) {

@@ -75,6 +75,8 @@ interface Segment {
 
 export interface WalRecovery {
   segments: number
+  /** The directory held no segment: a new WAL was created. */
+  created: boolean
   /** The torn tail load() cut from the last segment, if any. */
   torn: { segment: string; offset: number; bytes: number; reason: string } | undefined
 }
@@ -142,7 +144,7 @@ export class Wal {
       await handle.sync()
     }
     const wal = new Wal(dir, options, segments, handle, log)
-    return { wal, log, recovery: { segments: segments.length, torn } }
+    return { wal, log, recovery: { segments: segments.length, created: false, torn } }
   }
 
   static async #create(
@@ -164,7 +166,7 @@ export class Wal {
       hasRecords: false,
     }
     const wal = new Wal(dir, options, [segment], created.handle, log)
-    return { wal, log: { ...log, entries: [] }, recovery: { segments: 1, torn: undefined } }
+    return { wal, log: { ...log, entries: [] }, recovery: { segments: 1, created: true, torn: undefined } }
   }
 
   get hardState(): HardState {
@@ -274,16 +276,19 @@ export class Wal {
     this.#syncedLogStartIndex = this.#logStart.index
   }
 
-  /** Deletes the oldest segments whose live entries are all behind the durable compaction point. */
+  /**
+   * Deletes the oldest segments whose live entries are all behind the durable compaction point,
+   * oldest first, syncing the directory after each: a crash never leaves a gap in the sequence.
+   */
   async dropCoveredSegments(): Promise<number> {
     let dropped = 0
     while (this.#segments.length > 1 && this.#segments[0]!.liveIndexMax <= this.#syncedLogStartIndex) {
       const segment = this.#segments[0]!
       await unlink(segment.filePath)
+      await syncDirectory(this.#dir)
       this.#segments.shift()
       dropped++
     }
-    if (dropped > 0) await syncDirectory(this.#dir)
     return dropped
   }
 
