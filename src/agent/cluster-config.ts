@@ -35,10 +35,16 @@ export function parseInitialCluster(text: string): InitialMember[] {
     const name = eq < 0 ? '' : item.slice(0, eq)
     const peerUrl = eq < 0 ? '' : item.slice(eq + 1)
     if (!memberNameRe.test(name)) {
-      throw new CairnError('CONFIG_INVALID', `--initial-cluster: bad member name in "${item}" (want name=http://host:port)`)
+      throw new CairnError(
+        'CONFIG_INVALID',
+        `--initial-cluster: bad member name in "${item}" (want name=http://host:port)`,
+      )
     }
     if (peerAddress(peerUrl) === undefined) {
-      throw new CairnError('CONFIG_INVALID', `--initial-cluster: bad peer URL in "${item}" (want http://host:port)`)
+      throw new CairnError(
+        'CONFIG_INVALID',
+        `--initial-cluster: bad peer URL in "${item}" (want http://host:port)`,
+      )
     }
     if (names.has(name)) throw new CairnError('CONFIG_INVALID', `--initial-cluster: ${name} is listed twice`)
     names.add(name)
