@@ -81,7 +81,10 @@ export class Watcher implements WatchSpec {
     return this.#owner.take(this)
   }
 
-  /** Called (synchronously, inside apply) when events arrive or the status changes. */
+  /**
+   * Called (synchronously, inside apply) when the buffer becomes non-empty or the status changes.
+   * It fires on that transition only: call take() right after setting it, and after each call.
+   */
   setListener(listener: (() => void) | undefined): void {
     this.#listener = listener
   }
@@ -96,8 +99,11 @@ export class Watcher implements WatchSpec {
   async *events(): AsyncGenerator<KvEvent> {
     for (;;) {
       const batch = this.take()
-      yield* batch
-      if (batch.length > 0) continue
+      if (batch.length > 0) {
+        yield* batch
+        continue
+      }
+      // No await between the empty take() and setListener: an event in between would be missed.
       if (this.#status === 'done') return
       if (this.#status === 'canceled') {
         if (this.#error !== undefined) throw this.#error
