@@ -140,8 +140,13 @@ export class Wal {
     const last = segments[segments.length - 1]!
     const handle = await open(last.filePath, 'r+')
     if (torn !== undefined) {
-      await handle.truncate(last.bytes)
-      await handle.sync()
+      try {
+        await handle.truncate(last.bytes)
+        await handle.sync()
+      } catch (error) {
+        await handle.close()
+        throw error
+      }
     }
     const wal = new Wal(dir, options, segments, handle, log)
     return { wal, log, recovery: { segments: segments.length, created: false, torn } }
@@ -281,6 +286,8 @@ export class Wal {
    * oldest first, syncing the directory after each: a crash never leaves a gap in the sequence.
    */
   async dropCoveredSegments(): Promise<number> {
+    // liveIndexMax can already reflect an unsynced snapshot record; only a full sync makes it safe.
+    assertStorage(!this.#unsynced, 'dropping segments with unsynced records')
     let dropped = 0
     while (this.#segments.length > 1 && this.#segments[0]!.liveIndexMax <= this.#syncedLogStartIndex) {
       const segment = this.#segments[0]!
