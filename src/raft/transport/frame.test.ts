@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Message } from '../core/types.ts'
 import { encodeFrame, FrameDecoder, FrameKind } from './frame.ts'
-import { decodeBody, encodeBatches } from './message-codec.ts'
+import { decodeBody, decodeOwnedBody, encodeBatches, encodeBody } from './message-codec.ts'
 import { heartbeat } from './test-support.ts'
 
 const frameArb = fc.record({ kind: fc.integer({ min: 1, max: 7 }), body: fc.uint8Array({ maxLength: 300 }) })
@@ -98,6 +98,32 @@ describe('FrameDecoder', () => {
       }),
       { numRuns: 2_000 },
     )
+  })
+})
+
+describe('decodeOwnedBody', () => {
+  it('decoded bytes never point into a socket chunk the body was a view of', () => {
+    const body = encodeBody([{ data: new Uint8Array([1, 2, 3]) }])
+    // A 64 KiB socket read holding many frames (large enough not to come from Buffer's pool).
+    const chunk = Buffer.concat([Buffer.alloc(32 * 1024), body, Buffer.alloc(32 * 1024)])
+    const view = chunk.subarray(32 * 1024, 32 * 1024 + body.length)
+    const [copied] = decodeOwnedBody(view, false) as { data: Uint8Array }[]
+    expect(copied?.data.buffer).not.toBe(chunk.buffer)
+    expect(Array.from(copied?.data ?? [])).toEqual([1, 2, 3])
+    // An owned body (assembled from several chunks) is decoded in place.
+    const owned = Buffer.from(body)
+    const [inPlace] = decodeOwnedBody(owned, true) as { data: Uint8Array }[]
+    expect(inPlace?.data.buffer).toBe(owned.buffer)
+  })
+
+  it('the decoder marks assembled frames owned and single-chunk frames not', () => {
+    const frame = encodeFrame(FrameKind.batch, new Uint8Array(10))
+    const seen: boolean[] = []
+    new FrameDecoder(1024).push(frame, (_, __, owned) => seen.push(owned))
+    const split = new FrameDecoder(1024)
+    split.push(frame.subarray(0, 7), () => {})
+    split.push(frame.subarray(7), (_, __, owned) => seen.push(owned))
+    expect(seen).toEqual([false, true])
   })
 })
 

@@ -10,9 +10,8 @@
  * values except snapshot chunks, which are raw bytes.
  *
  * FrameDecoder invariants: it buffers at most one frame (frameBytesMax + 4 bytes plus the rest of
- * the socket chunk that completed it); a body handed to onFrame is valid only until onFrame returns
- * (it may be a view of a socket chunk or of a scratch buffer), so a consumer that keeps bytes
- * copies them. Once it has failed or been stopped it ignores all further input.
+ * the socket chunk that completed it); a body handed to onFrame that is not `owned` is a view of a
+ * socket chunk: a consumer that keeps bytes from it copies them, so that it does not pin the chunk. Once it has failed or been stopped it ignores all further input.
  */
 import { TransportError } from './transport-error.ts'
 
@@ -60,7 +59,11 @@ export function encodeFrame(kind: FrameKind, body: Uint8Array): Buffer {
   return frame
 }
 
-export type FrameHandler = (kind: number, body: Buffer) => void
+/**
+ * `owned` is true when the body is a fresh buffer that nothing else references (the frame spanned
+ * socket chunks and was assembled), false when it is a view of a socket chunk.
+ */
+export type FrameHandler = (kind: number, body: Buffer, owned: boolean) => void
 
 export class FrameDecoder {
   readonly #frameBytesMax: number
@@ -106,9 +109,11 @@ export class FrameDecoder {
         this.#frameBytes = frameLengthBytes + length
       }
       if (this.#buffered < this.#frameBytes) return undefined
+      const first = this.#chunks[0] as Buffer
+      const owned = first.length - this.#offset < this.#frameBytes
       const frame = this.#take(this.#frameBytes)
       this.#frameBytes = 0
-      onFrame(frame[frameLengthBytes] as number, frame.subarray(frameHeaderBytes))
+      onFrame(frame[frameLengthBytes] as number, frame.subarray(frameHeaderBytes), owned)
     }
     return undefined
   }

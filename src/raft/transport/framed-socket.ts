@@ -15,7 +15,8 @@ import { encodeBody } from './message-codec.ts'
 import { TransportError } from './transport-error.ts'
 
 export interface FramedSocketHandler {
-  frame(kind: number, body: Buffer): void
+  /** See FrameHandler for `owned`. */
+  frame(kind: number, body: Buffer, owned: boolean): void
   closed(error: TransportError): void
 }
 
@@ -108,8 +109,8 @@ export class FramedSocket {
   }
 
   #onData(chunk: Buffer): void {
-    const error = this.#decoder.push(chunk, (kind, body) => {
-      if (!this.#ended) this.#handler.frame(kind, body)
+    const error = this.#decoder.push(chunk, (kind, body, owned) => {
+      if (!this.#ended) this.#handler.frame(kind, body, owned)
     })
     if (error !== undefined) this.fail(error)
   }

@@ -19,7 +19,7 @@ import type { Message, NodeId } from '../core/types.ts'
 import { FrameKind } from './frame.ts'
 import { FramedSocket } from './framed-socket.ts'
 import { type Hello, helloRefusal, type Reply, validateHello } from './handshake.ts'
-import { decodeBody } from './message-codec.ts'
+import { decodeBody, decodeOwnedBody } from './message-codec.ts'
 import type { ResolvedOptions } from './options.ts'
 import { SnapshotAssembly, validateSnapshotEnd, validateSnapshotHeader } from './snapshot-stream.ts'
 import type { TransportStats } from './stats.ts'
@@ -56,7 +56,7 @@ export class InboundConnection {
   constructor(ctx: InboundContext, socket: Socket) {
     this.#ctx = ctx
     const link = new FramedSocket(socket, ctx.options.frameBytesMax, {
-      frame: (kind, body) => this.#onFrame(kind, body),
+      frame: (kind, body, owned) => this.#onFrame(kind, body, owned),
       closed: (error) => this.#onFailed(error),
     })
     this.link = link
@@ -88,14 +88,14 @@ export class InboundConnection {
     }, ms)
   }
 
-  #onFrame(kind: number, body: Buffer): void {
+  #onFrame(kind: number, body: Buffer, owned: boolean): void {
     switch (this.#state) {
       case 'hello':
         if (kind === FrameKind.hello) this.#onHello(body)
         else this.#protocolError(`frame kind ${kind} before the handshake`)
         return
       case 'messages':
-        if (kind === FrameKind.batch) this.#onBatch(body)
+        if (kind === FrameKind.batch) this.#onBatch(body, owned)
         else this.#protocolError(`frame kind ${kind} on a message stream`)
         return
       case 'snapshot':
@@ -140,9 +140,9 @@ export class InboundConnection {
     })
   }
 
-  #onBatch(body: Buffer): void {
+  #onBatch(body: Buffer, owned: boolean): void {
     const { stats, options } = this.#ctx
-    const batch = decodeBody(body)
+    const batch = decodeOwnedBody(body, owned)
     if (!Array.isArray(batch)) {
       stats.framesUndecodable++
       return
