@@ -13,7 +13,7 @@
  * its checksum matches; so a torn write (a prefix of the bytes), flipped bits or a block at the
  * wrong place never decode as data. The self-offset also lets recovery search the bytes after a
  * bad record for a later valid one cheaply (only offsets that name themselves are checksummed),
- * which is how a torn tail is told from damage in the middle (wal-scan.ts).
+ * which is how a torn tail is told from damage in the middle (segment.ts).
  * Files stay below 4 GiB (the offset is 32 bits): see walSegmentBytesMax.
  */
 import { crc32 } from './crc32.ts'

@@ -6,6 +6,9 @@
  * written as a temporary file, synced, renamed into place and its directory synced, so a segment
  * with its final name always has a valid header.
  *
+ * Liveness: each segment tracks the highest index of an entry written to it that is still in the
+ * log (markLive); wal.ts deletes a segment only when that is behind the durable compaction point.
+ *
  * Scanning tells a torn tail from damage. Only the last segment can end in a torn write (earlier
  * ones were synced before the next was created). In it, the first record that fails to decode
  * starts the tail, which is discarded only if no valid record follows it anywhere in the file; a
@@ -116,4 +119,21 @@ function findValidRecordAfter(buf: Uint8Array, from: number, payloadBytesMax: nu
     if (decodeRecordAt(buf, p, payloadBytesMax).ok) return p
   }
   return undefined
+}
+
+/** A segment as the WAL tracks it. */
+export interface Segment {
+  seq: number
+  filePath: string
+  bytes: number
+  /** Highest index of an entry written here and not since truncated or reset; 0 if none. */
+  liveIndexMax: number
+  /** Whether anything follows the header. */
+  hasRecords: boolean
+}
+
+/** Entries first..last were written to segments[at]: earlier copies of index >= first are dead. */
+export function markLive(segments: Segment[], at: number, first: number, last: number): void {
+  for (const s of segments) if (s.liveIndexMax >= first) s.liveIndexMax = first - 1
+  segments[at]!.liveIndexMax = last
 }

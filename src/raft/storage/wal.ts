@@ -18,18 +18,13 @@
  *   segments are in seq order, consecutive; the last one is open as `#handle`
  *   every segment before the last is synced in full
  */
-
 import type { FileHandle } from 'node:fs/promises'
-import { open, readdir, readFile, unlink } from 'node:fs/promises'
+import { open, readdir, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import type { Entry, HardState } from '../core/types.ts'
 import { removeTmpFiles, syncDirectory, writeFully } from './directory.ts'
 import { assertStorage, StorageError } from './errors.ts'
 import {
-  decodeEntries,
-  decodeHardState,
-  decodeIndexTerm,
-  decodeSegmentHeader,
   encodeEntries,
   encodeHardState,
   encodeIndexTerm,
@@ -43,8 +38,9 @@ import {
   RecordType,
   recordOffsetMax,
 } from './record.ts'
-import { Replay, type ReplayedLog } from './replay.ts'
-import { createSegment, parseSegmentName, type ScannedRecord, scanSegment, segmentName } from './segment.ts'
+import type { ReplayedLog } from './replay.ts'
+import { createSegment, markLive, parseSegmentName, type Segment, segmentName } from './segment.ts'
+import { replaySegments, type TornTail } from './wal-replay.ts'
 
 export interface WalOptions {
   segmentBytesMax: number
@@ -63,22 +59,12 @@ export interface PreparedRecord {
   framed: RecordToWrite
 }
 
-interface Segment {
-  seq: number
-  filePath: string
-  bytes: number
-  /** Highest index of an entry written here and not since truncated or reset; 0 if none. */
-  liveIndexMax: number
-  /** Whether anything follows the header. */
-  hasRecords: boolean
-}
-
 export interface WalRecovery {
   segments: number
   /** The directory held no segment: a new WAL was created. */
   created: boolean
   /** The torn tail load() cut from the last segment, if any. */
-  torn: { segment: string; offset: number; bytes: number; reason: string } | undefined
+  torn: TornTail | undefined
 }
 
 export class Wal {
@@ -389,94 +375,4 @@ export class Wal {
       }
     }
   }
-}
-
-/** Entries first..last were written to segments[at]: earlier copies of index >= first are dead. */
-function markLive(segments: Segment[], at: number, first: number, last: number): void {
-  for (const s of segments) if (s.liveIndexMax >= first) s.liveIndexMax = first - 1
-  segments[at]!.liveIndexMax = last
-}
-
-async function replaySegments(
-  segments: Segment[],
-  recordBytesMax: number,
-): Promise<{ log: ReplayedLog; torn: WalRecovery['torn'] }> {
-  let replay: Replay | undefined
-  let torn: WalRecovery['torn']
-  for (let i = 0; i < segments.length; i++) {
-    const segment = segments[i]!
-    const name = segmentName(segment.seq)
-    const buf = await readFile(segment.filePath)
-    const isLast = i === segments.length - 1
-    const scan = scanSegment(buf, isLast, name, recordBytesMax)
-    segment.bytes = scan.validBytes
-    if (scan.torn !== undefined) {
-      torn = {
-        segment: name,
-        offset: scan.torn.offset,
-        bytes: buf.length - scan.validBytes,
-        reason: scan.torn.reason,
-      }
-    }
-    const [first, ...rest] = scan.records
-    const header = first?.type === RecordType.segmentHeader ? decodeSegmentHeader(first.payload) : undefined
-    if (header === undefined || header.seq !== segment.seq) {
-      throw new StorageError('STORAGE_CORRUPT', `segment ${name} does not start with its header`)
-    }
-    if (replay === undefined) replay = new Replay(header)
-    else failIf(replay.checkHeader(header), name, 0)
-    for (const rec of rest) applyRecord(replay, rec, segments, i, name)
-    segment.hasRecords = rest.length > 0
-  }
-  const result = replay!.finish()
-  if (typeof result === 'string') throw new StorageError('STORAGE_CORRUPT', `WAL: ${result}`)
-  return { log: result, torn }
-}
-
-function applyRecord(
-  replay: Replay,
-  rec: ScannedRecord,
-  segments: Segment[],
-  at: number,
-  name: string,
-): void {
-  const fail = (reason: string | undefined) => failIf(reason, name, rec.offset)
-  switch (rec.type) {
-    case RecordType.entries: {
-      const entries = decodeEntries(rec.payload) ?? corrupt('undecodable entries', name, rec.offset)
-      fail(replay.applyEntries(entries))
-      markLive(segments, at, entries[0]!.index, entries[entries.length - 1]!.index)
-      return
-    }
-    case RecordType.hardState:
-      replay.applyHardState(
-        decodeHardState(rec.payload) ?? corrupt('undecodable hard state', name, rec.offset),
-      )
-      return
-    case RecordType.snapshot:
-      fail(
-        replay.applySnapshot(
-          decodeIndexTerm(rec.payload) ?? corrupt('undecodable snapshot', name, rec.offset),
-        ),
-      )
-      for (const s of segments) s.liveIndexMax = 0
-      return
-    case RecordType.compaction:
-      fail(
-        replay.applyCompaction(
-          decodeIndexTerm(rec.payload) ?? corrupt('undecodable compaction', name, rec.offset),
-        ),
-      )
-      return
-    default:
-      corrupt(`unexpected record type ${rec.type}`, name, rec.offset)
-  }
-}
-
-function failIf(reason: string | undefined, name: string, offset: number): void {
-  if (reason !== undefined) corrupt(reason, name, offset)
-}
-
-function corrupt(reason: string, name: string, offset: number): never {
-  throw new StorageError('STORAGE_CORRUPT', `segment ${name}, offset ${offset}: ${reason}`)
 }
