@@ -166,6 +166,18 @@ describe('FileStorage round trips', () => {
     expect(state.hardState).toEqual({ term: 2, vote: 2, commit: 49 })
   })
 
+  it('one save larger than a segment is split over records and segments, and replays whole', async () => {
+    const dir = await dirs.make()
+    const options = { walSegmentBytesMax: 8192, recordBytesMax: 4096 }
+    const { s } = await open(dir, options)
+    await s.save(batch({ entries: entries(1, 60, 1, 1000), hardState: { term: 1, vote: 1, commit: 60 } }))
+    expect(s.walSegments).toBeGreaterThan(5)
+    await s.save(batch({ entries: entries(61, 61, 1, 1000) }))
+    const state = await reopen(s, dir, options)
+    expect(plain(state.entries)).toEqual(plain(entries(1, 61, 1, 1000)))
+    expect(state.hardState).toEqual({ term: 1, vote: 1, commit: 60 })
+  })
+
   it('after compaction deletes the oldest segments, the rest replays on its own (and keeps working)', async () => {
     const dir = await dirs.make()
     const options = { walSegmentBytesMax: 1024 }
