@@ -121,6 +121,18 @@ export function decodeCommand(data: Uint8Array, index = 0): Command {
   return readCommand(decoded, index)
 }
 
+/** The request id of undecodable data, if it is at least a map with a valid id (to answer the proposer). */
+export function requestIdOf(data: Uint8Array): string | undefined {
+  try {
+    const decoded = unpackValue(data)
+    if (typeof decoded !== 'object' || decoded === null || !Object.hasOwn(decoded, 'id')) return undefined
+    const id = (decoded as { id: unknown }).id
+    return typeof id === 'string' && id.length <= kvLimits.requestIdBytesMax ? id : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Checks an untrusted command and returns it normalized (only known, defined fields). */
 export function readCommand(value: unknown, index: number): Command {
   const r = new FieldReader(value, 'command', 'KV_COMMAND_INVALID', index)

@@ -27,6 +27,7 @@ import {
   type CommandResult,
   decodeCommand,
   type ExpireKey,
+  requestIdOf,
 } from './commands.ts'
 import { executeCommand } from './execute.ts'
 import { History } from './history.ts'
@@ -47,7 +48,8 @@ export type ApplyResult =
   | { type: 'conf'; nodeId: number; member: Member | undefined }
   | { type: 'command'; id: string; op: CommandOp; ok: true; result: CommandResult }
   | { type: 'command'; id: string; op: CommandOp; ok: false; error: KvError }
-  | { type: 'invalid'; error: KvError }
+  /** Data that is not a valid command; `id` when the proposer's request id could still be read. */
+  | { type: 'invalid'; id: string | undefined; error: KvError }
 
 /** What the leader should expire now: keys with a passed TTL deadline and leases past theirs. */
 export interface ExpireBatch {
@@ -105,7 +107,7 @@ export class KvStateMachine implements StateMachine {
     try {
       command = decodeCommand(entry.data, this.revision)
     } catch (error) {
-      if (error instanceof KvError) return { type: 'invalid', error }
+      if (error instanceof KvError) return { type: 'invalid', id: requestIdOf(entry.data), error }
       throw error
     }
     return this.#run(command)
