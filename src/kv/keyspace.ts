@@ -68,8 +68,11 @@ export class Keyspace {
   #files = new SortedKeys()
   #ttl = new DeadlineIndex()
   #bytes = 0
+  readonly #bytesMax: number
 
-  constructor() {
+  /** `bytesMax` is kvLimits.keyspaceBytesMax; only unit tests pass a smaller one. */
+  constructor(bytesMax: number = kvLimits.keyspaceBytesMax) {
+    this.#bytesMax = bytesMax
     this.root = makeNode(rootKey, { dir: true, value: '', revision: 0, deadlineMs: undefined, lease: 0 })
     this.root.sizeBytes = 0
     this.#nodes.set(rootKey, this.root)
@@ -121,7 +124,7 @@ export class Keyspace {
 
   /** Throws KV_SPACE_EXCEEDED if adding `addBytes` would pass keyspaceBytesMax. */
   checkSpace(addBytes: number): void {
-    if (this.#bytes + addBytes > kvLimits.keyspaceBytesMax) {
+    if (addBytes > 0 && this.#bytes + addBytes > this.#bytesMax) {
       throw new KvError('KV_SPACE_EXCEEDED', `${this.#bytes} bytes held`, this.revision)
     }
   }
