@@ -54,6 +54,11 @@ export const errorCatalogue = {
   RAFT_STOPPED: 'the member is stopping or stopped',
   RAFT_PROPOSALS_WAITING_MAX: 'too many requests are waiting for a leader (proposalsWaitingMax)',
   MEMBER_CONTEXT_INVALID: 'a membership change carries a malformed member description',
+  // Durable storage (src/raft/storage): the member stops rather than risk losing data.
+  STORAGE_CORRUPT: 'the data directory is corrupt',
+  STORAGE_IO: 'a storage operation failed',
+  STORAGE_FAILED: 'storage failed earlier and refuses further calls until restart',
+  STORAGE_LIMIT: 'a storage limit would be exceeded',
   // Agent configuration: flags and files given at start.
   CONFIG_INVALID: 'the configuration is invalid',
 } as const
@@ -63,8 +68,8 @@ export type ErrorCode = keyof typeof errorCatalogue
 export class CairnError extends Error {
   readonly code: ErrorCode
 
-  constructor(code: ErrorCode, detail?: string) {
-    super(detail === undefined ? errorCatalogue[code] : `${errorCatalogue[code]}: ${detail}`)
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail === undefined ? errorCatalogue[code] : `${errorCatalogue[code]}: ${detail}`, options)
     this.name = 'CairnError'
     this.code = code
   }

@@ -127,6 +127,8 @@ export class RaftNode {
   #readsConfirmed: { ctx: string; index: number }[] = []
   /** Proposals made while no leader was known. */
   #waiting: WaitingProposal[] = []
+  /** Reads made while no leader was known (bounded by readsPendingMax through #reads). */
+  #readsWaiting: string[] = []
   #lastSnapshotIndex: number
   #softState: SoftState = { leader: 0, role: 'follower' }
 
@@ -250,13 +252,20 @@ export class RaftNode {
     return new Promise<void>((resolve, reject) => {
       const pending = this.#pending(resolve as (v: unknown) => void, reject, () => this.#reads.delete(ctx))
       this.#reads.set(ctx, { ...pending, index: undefined })
-      try {
-        this.#core.readIndex(ctx)
-        this.#kick()
-      } catch (error) {
-        this.#settle(this.#reads, ctx, error as Error)
-      }
+      this.#submitRead(ctx)
     })
+  }
+
+  /** Asks the core to confirm a read, or parks it until a leader is known (within its timeout). */
+  #submitRead(ctx: string): void {
+    if (!this.#reads.has(ctx)) return // timed out while waiting
+    try {
+      this.#core.readIndex(ctx)
+      this.#kick()
+    } catch (error) {
+      if (isCairnError(error, 'RAFT_NO_LEADER')) this.#readsWaiting.push(ctx)
+      else this.#settle(this.#reads, ctx, error as Error)
+    }
   }
 
   transferLeadership(to: NodeId): void {
@@ -464,10 +473,16 @@ export class RaftNode {
         'raft: leader changed',
       )
     }
-    if (soft.leader !== 0 && this.#waiting.length > 0) {
+    if (soft.leader === 0) return
+    if (this.#waiting.length > 0) {
       const waiting = this.#waiting
       this.#waiting = []
       for (const proposal of waiting) this.#submit(proposal)
+    }
+    if (this.#readsWaiting.length > 0) {
+      const waiting = this.#readsWaiting
+      this.#readsWaiting = []
+      for (const ctx of waiting) this.#submitRead(ctx)
     }
   }
 

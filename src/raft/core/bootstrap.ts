@@ -6,9 +6,16 @@
  * member added later learns the founders by replicating entries 1..n like any other entry.
  * A member joining an existing cluster starts empty and waits for the leader to contact it.
  */
-import type { Entry, NodeId, PersistedState } from './types.ts'
+import type { ConfChange, Entry, NodeId, PersistedState } from './types.ts'
 
-export function bootstrapState(voters: readonly NodeId[]): PersistedState {
+/**
+ * `contextOf` may give each founder's member description (the conf change's opaque context), so
+ * every member learns the founders' names and addresses from the log itself.
+ */
+export function bootstrapState(
+  voters: readonly NodeId[],
+  contextOf?: (id: NodeId) => Uint8Array | undefined,
+): PersistedState {
   if (voters.length === 0) throw new Error('bootstrapState: need at least one voter')
   if (new Set(voters).size !== voters.length) throw new Error('bootstrapState: duplicate voter ids')
   const entries: Entry[] = voters.map((nodeId, i) => ({
@@ -16,7 +23,7 @@ export function bootstrapState(voters: readonly NodeId[]): PersistedState {
     term: 1,
     type: 'conf',
     data: new Uint8Array(0),
-    change: { type: 'addVoter', nodeId },
+    change: withContext({ type: 'addVoter', nodeId }, contextOf?.(nodeId)),
   }))
   return {
     hardState: { term: 1, vote: 0, commit: entries.length },
@@ -24,6 +31,10 @@ export function bootstrapState(voters: readonly NodeId[]): PersistedState {
     logStart: { index: 0, term: 0 },
     entries,
   }
+}
+
+function withContext(change: ConfChange, context: Uint8Array | undefined): ConfChange {
+  return context === undefined ? change : { ...change, context }
 }
 
 export function emptyState(): PersistedState {

@@ -17,26 +17,18 @@
  *   STORAGE_LIMIT        a save would exceed a named limit (recordBytesMax for one entry,
  *                        snapshotDataBytesMax). Nothing was written.
  *
- * These codes belong in the one catalogue (src/errors.ts, docs/errors.md); they live here until
- * that file's owner merges them.
+ * The codes and messages live in the one catalogue (src/errors.ts, docs/errors.md).
  */
+import { CairnError, type ErrorCode } from '../../errors.ts'
 
-export const storageErrorCatalogue = {
-  STORAGE_CORRUPT: 'the data directory is corrupt',
-  STORAGE_IO: 'a storage operation failed',
-  STORAGE_FAILED: 'storage failed earlier and refuses further calls until restart',
-  STORAGE_LIMIT: 'a storage limit would be exceeded',
-} as const
+export type StorageErrorCode = Extract<ErrorCode, `STORAGE_${string}`>
 
-export type StorageErrorCode = keyof typeof storageErrorCatalogue
-
-export class StorageError extends Error {
-  readonly code: StorageErrorCode
+export class StorageError extends CairnError {
+  declare readonly code: StorageErrorCode
 
   constructor(code: StorageErrorCode, detail: string, options?: { cause?: unknown }) {
-    super(`${storageErrorCatalogue[code]}: ${detail}`, options)
+    super(code, detail, options)
     this.name = 'StorageError'
-    this.code = code
   }
 }
 
