@@ -96,3 +96,19 @@ export function isKvError(error: unknown, code?: KvErrorCode): error is KvError 
 export function etcdErrorCodeOf(code: KvErrorCode): number {
   return etcdShapes[code].errorCode
 }
+
+/** etcd 2.3 error.go StatusCode(): the HTTP status for an etcd errorCode (400 for any other). */
+const httpStatusByErrorCode: ReadonlyMap<number, number> = new Map([
+  [100, 404],
+  [101, 412],
+  [102, 403],
+  [105, 412],
+  [108, 403],
+  [110, 401],
+  [300, 500],
+  [301, 500],
+])
+
+export function v2HttpStatus(errorCode: number): number {
+  return httpStatusByErrorCode.get(errorCode) ?? 400
+}
