@@ -96,7 +96,7 @@ export type CommandResult = CommandResults[CommandOp]
 
 /** Latest `now` accepted: far in the future, and low enough that now + ttlMsMax stays exact. */
 const nowMsMax = 4_000_000_000_000_000
-/** Range bounds may be one byte past a key (a prefix end). */
+/** Range bounds may be a little longer than a key (a prefix end). */
 const rangeBoundBytesMax = kvLimits.keyBytesMax + 4
 
 export function encodeCommand(command: Command, index = 0): Uint8Array {

@@ -148,7 +148,10 @@ export function txn(ctx: ApplyContext, req: TxnRequest): TxnResult {
   const succeeded = req.compare.every((c) => compareHolds(ks, c))
   const ops = succeeded ? req.success : req.failure
   let growth = 0
-  for (const op of ops) if (op.type === 'put') growth += checkPut(ks, op)
+  for (const op of ops) {
+    if (op.type === 'put') growth += checkPut(ks, op)
+    if (op.type === 'delete' && (op.rangeEnd === undefined || op.rangeEnd === '')) checkV3Key(ks, op.key)
+  }
   ks.checkSpace(growth)
   let revision = 0
   const takeRevision = () => {
