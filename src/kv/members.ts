@@ -3,9 +3,10 @@
  *
  * A conf entry's opaque `context` carries the member's attributes {name, peerUrls, clientUrls},
  * msgpack-encoded with encodeMemberContext. Applying the entry records the change: addVoter adds
- * the member or promotes a learner, addLearner adds a learner, removeNode forgets it. Founders
- * are written into the log without a context (raft/core/bootstrap.ts), so their attributes arrive
- * later through a `member.update` command. Member changes use no keyspace revision (etcd 2.x
+ * the member or promotes a learner, addLearner adds a learner, removeNode forgets it. Founders'
+ * bootstrap entries carry a context when the driver gives one (raft/core/bootstrap.ts `contextOf`);
+ * a member recorded without one, or whose addresses change, is updated through a `member.update`
+ * command. Member changes use no keyspace revision (etcd 2.x
  * stored members as keys and so spent indexes on them; Cairn does not).
  *
  * Invariants: ids are positive safe integers; attributes are within the kvLimits member limits;
