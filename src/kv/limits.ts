@@ -9,6 +9,7 @@
  *     watchers). Members should use the same values so snapshots compare byte for byte, but a
  *     different value only changes what that member can serve, never the replicated state.
  */
+import { memberContextLimits } from '../raft/member-context.ts'
 
 export const kvLimits = {
   /** UTF-8 bytes of a cleaned key path. etcd had no separate key limit (only its 1.5 MiB request). */
@@ -34,9 +35,7 @@ export const kvLimits = {
   /** Length of a request id chosen by the proposer. */
   requestIdBytesMax: 128,
   /** Member attributes carried by a conf entry's context or a member.update command. */
-  memberNameBytesMax: 256,
-  memberUrlsMax: 16,
-  memberUrlBytesMax: 1024,
+  ...memberContextLimits,
 } as const
 
 export interface KvConfig {

@@ -14,9 +14,12 @@
  * never a crash).
  */
 import type { ConfChange } from '../raft/core/types.ts'
+import {
+  decodeMemberContext as decodeContext,
+  encodeMemberContext as encodeContext,
+} from '../raft/member-context.ts'
 import { FieldReader, stringList } from './field-reader.ts'
 import { kvLimits } from './limits.ts'
-import { packValue, unpackValue } from './msgpack.ts'
 
 export interface MemberAttributes {
   name: string
@@ -29,16 +32,16 @@ export interface Member extends MemberAttributes {
   isLearner: boolean
 }
 
+/** The one member-context codec is the raft layer's (the driver reads peer addresses from it). */
 export function encodeMemberContext(attributes: MemberAttributes): Uint8Array {
-  const checked = readAttributes(attributes, 'member context', 0)
-  return packValue({ name: checked.name, peerUrls: checked.peerUrls, clientUrls: checked.clientUrls })
+  return encodeContext(readAttributes(attributes, 'member context', 0))
 }
 
 /** The attributes in a conf entry's context, or undefined when it is absent or malformed. */
 export function decodeMemberContext(context: Uint8Array | undefined): MemberAttributes | undefined {
   if (context === undefined || context.byteLength === 0) return undefined
   try {
-    return readAttributes(unpackValue(context), 'member context', 0)
+    return decodeContext(context)
   } catch {
     return undefined
   }

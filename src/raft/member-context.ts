@@ -12,10 +12,13 @@ export interface MemberContext {
   clientUrls: string[]
 }
 
-/** Limits on what one member description may hold. */
-const memberNameBytesMax = 256
-const memberUrlsMax = 16
-const memberUrlBytesMax = 1024
+/** Limits on what one member description may hold (the kv state machine checks the same). */
+export const memberContextLimits = {
+  memberNameBytesMax: 256,
+  memberUrlsMax: 16,
+  memberUrlBytesMax: 1024,
+} as const
+const { memberNameBytesMax, memberUrlsMax, memberUrlBytesMax } = memberContextLimits
 
 export function encodeMemberContext(member: MemberContext): Uint8Array {
   return pack({ name: member.name, peerUrls: member.peerUrls, clientUrls: member.clientUrls })
