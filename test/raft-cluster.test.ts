@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeCommand } from '../src/kv/commands.ts'
+import { ReplicatedStore } from '../src/kv/replicated-store.ts'
 import { KvStateMachine } from '../src/kv/state-machine.ts'
 import { bootstrapState } from '../src/raft/core/bootstrap.ts'
 import type { NodeId } from '../src/raft/core/types.ts'
@@ -30,6 +31,7 @@ interface Member {
   sm: KvStateMachine
   /** Snapshots restored into the state machine since this start (from disk or from the leader). */
   restores: number
+  store: ReplicatedStore
 }
 
 class Cluster {
@@ -37,6 +39,8 @@ class Cluster {
   readonly ports: Map<NodeId, number>
   readonly dir = mkdtempSync(join(tmpdir(), 'cairn-cluster-'))
   readonly members = new Map<NodeId, Member>()
+  /** The members' wall clock for TTLs (stamps and expiry sweeps), driven by the test. */
+  now = 1_000_000
   #seq = 0
 
   constructor(ids: NodeId[], ports: number[]) {
@@ -84,6 +88,7 @@ class Cluster {
       id,
       node,
       sm,
+      store: new ReplicatedStore({ node, stateMachine: sm, expirySweepMs: 20, clock: () => this.now }),
       get restores() {
         return counted.restores
       },
@@ -95,6 +100,7 @@ class Cluster {
   async stop(id: NodeId): Promise<void> {
     const member = this.members.get(id)
     this.members.delete(id)
+    member?.store.close()
     await member?.node.stop()
   }
 
@@ -186,5 +192,34 @@ describe('a 3-member cluster with real storage, TCP transport and the kv state m
     await waitFor(() => (valueOf(back, '/s5999') === 'x5999' ? true : undefined), 'catch-up', 20_000)
     expect(valueOf(back, '/s0')).toBe('x0')
     expect(back.restores).toBe(1) // caught up through the leader's snapshot, not from appends
+  })
+
+  it('TTL keys expire on every member, proposed by the leader, and a leader change does not restart the TTL', async () => {
+    const c = new Cluster([31, 32, 33], await freePorts(3))
+    cluster = c
+    for (const id of c.ids) await c.start(id)
+    const leader = await c.leader()
+    const result = await leader.store.write({
+      op: 'v2.set',
+      key: '/ttl',
+      value: 'x',
+      dir: false,
+      ttlMs: 1_500,
+    })
+    expect(result).toMatchObject({ type: 'command', ok: true }) // deadline: stamped now + 1,500 ms
+    await c.stop(leader.id) // hands leadership over; the deadline is replicated state
+    const next = await c.leader()
+    c.now += 1_400 // a restarted TTL would now have 1,500 ms to go; the replicated one has 100
+    const probe = await next.store.write({ op: 'v2.set', key: '/probe', value: 'p', dir: false })
+    expect(probe).toMatchObject({ ok: true })
+    await next.node.readIndex()
+    expect(valueOf(next, '/ttl')).toBe('x')
+    c.now += 200 // past the original deadline, well before a restarted one
+    for (const member of c.members.values()) {
+      await waitFor(
+        () => (valueOf(member, '/ttl') === undefined ? true : undefined),
+        'expiry on every member',
+      )
+    }
   })
 })
