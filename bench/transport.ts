@@ -9,7 +9,7 @@
  * socket, frame decoding, msgpackr decoding, validateMessage, onMessage. MB/s counts entry payload
  * bytes only (not framing or message fields).
  *
- * A second, in-process section measures the batching choice: one frame holding an array of
+ * Then one 256 MiB snapshot is streamed and timed until the receiver's ack. A last, in-process section measures the batching choice: one frame holding an array of
  * messages (what the transport does) against one frame per message, encode + decode + validate.
  *
  *   npx tsx bench/transport.ts                       both entry counts, 3 s each
@@ -34,13 +34,14 @@ function events(onMessage: (m: Message) => void) {
   return { onMessage, onUnreachable() {}, onSnapshotStatus() {} }
 }
 
-function appendMessage(index: number, entries: Entry[]): Message {
-  return { type: 'app', from: 1, to: 2, term: 1, index, logTerm: 1, commit: index, entries }
-}
+const payload = new Uint8Array(entryBytes).fill(0x5a)
 
-function makeEntries(count: number): Entry[] {
-  const data = new Uint8Array(entryBytes).fill(0x5a)
-  return Array.from({ length: count }, (_, i) => ({ index: i + 1, term: 1, type: 'normal' as const, data }))
+/** An append of `count` entries following `index` (entries are contiguous, as validation requires). */
+function appendMessage(index: number, count: number): Message {
+  const entries: Entry[] = new Array(count)
+  for (let i = 0; i < count; i++)
+    entries[i] = { index: index + 1 + i, term: 1, type: 'normal', data: payload }
+  return { type: 'app', from: 1, to: 2, term: 1, index, logTerm: 1, commit: index, entries }
 }
 
 /** Member 2: counts delivered messages; `received()` is this process's view of that count. */
@@ -129,26 +130,31 @@ async function run(
     events: events(() => {}),
   })
   a.setPeer(2, receiver.address)
-  const entries = makeEntries(count)
   const base = receiver.received()
   const received = () => receiver.received() - base
   // Messages the transport dropped (queue full while slow) never arrive: count them as settled.
   const dropped = () => a.stats().messagesDroppedQueueFull + a.stats().messagesDroppedUnreachable
   let sent = 1
-  a.send([appendMessage(0, [])])
+  a.send([appendMessage(0, 0)])
   while (received() < 1) await tick() // connected
   const pump = async (until: number) => {
     while (performance.now() < until) {
       // Bounded per tick: a batch dropped at once (peer slow) frees the window again immediately.
       for (let n = 0; n < window / perSend && sent - received() - dropped() < window; n++) {
         const batch: Message[] = []
-        for (let i = 0; i < perSend; i++) batch.push(appendMessage(sent + i, entries))
+        for (let i = 0; i < perSend; i++) batch.push(appendMessage((sent + i) * count, count))
         a.send(batch)
         sent += perSend
       }
       await tick()
     }
-    while (received() + dropped() < sent) await tick()
+    let progressAt = performance.now()
+    let last = received()
+    while (received() + dropped() < sent) {
+      await tick()
+      if (received() !== last) [last, progressAt] = [received(), performance.now()]
+      if (performance.now() - progressAt > 5_000) throw new Error(`stalled: ${JSON.stringify(a.stats())}`)
+    }
   }
   await pump(performance.now() + 300) // warm up the JIT
   const before = { stats: a.stats(), received: received() }
@@ -169,10 +175,34 @@ async function run(
   }
 }
 
+/** Streams one snapshot of `bytes` (1 MiB chunks) and times it until the receiver's ack. */
+async function snapshotRun(receiver: Receiver, bytes: number): Promise<number> {
+  let done: (ok: boolean) => void = () => {}
+  const finished = new Promise<boolean>((resolve) => {
+    done = resolve
+  })
+  const a = createPeerTransport({
+    clusterId: 'bench',
+    memberId: 1,
+    listen,
+    log: quietLog,
+    events: { onMessage() {}, onUnreachable() {}, onSnapshotStatus: (_, ok) => done(ok) },
+  })
+  a.setPeer(2, receiver.address)
+  const data = new Uint8Array(bytes).fill(0x33)
+  const meta = { index: 1, term: 1, confState: { voters: [1, 2], learners: [] } }
+  const start = performance.now()
+  a.send([{ type: 'snap', from: 1, to: 2, term: 1, snapshot: { meta, data } }])
+  const ok = await finished
+  const seconds = (performance.now() - start) / 1000
+  await a.stop()
+  if (!ok) throw new Error('snapshot failed')
+  return bytes / seconds / 1e6
+}
+
 /** Encode + decode + validate of `perSend` messages: one array frame vs one frame per message. */
 function compareFraming(count: number, perSend: number, seconds: number): void {
-  const entries = makeEntries(count)
-  const batch = Array.from({ length: perSend }, (_, i) => appendMessage(i, entries))
+  const batch = Array.from({ length: perSend }, (_, i) => appendMessage(i * count, count))
   const time = (label: string, once: () => void) => {
     const start = performance.now()
     let rounds = 0
@@ -223,6 +253,11 @@ async function main(): Promise<void> {
         `(${r.meanBatch.toFixed(1)} messages per frame, ${r.messages} in ${r.seconds.toFixed(2)} s, ${r.dropped} dropped)`,
     )
   }
+  const snapshotBytes = 256 * 1024 * 1024
+  const snapshotMBps = await snapshotRun(receiver, snapshotBytes)
+  console.log(
+    `snapshot of ${snapshotBytes / 1024 / 1024} MiB in 1 MiB chunks: ${snapshotMBps.toFixed(0)} MB/s (SHA-256 on both sides)`,
+  )
   await receiver.stop()
   for (const count of counts) compareFraming(count, perSend, Math.min(1, seconds))
 }

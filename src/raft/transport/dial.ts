@@ -12,6 +12,7 @@ import { FramedSocket } from './framed-socket.ts'
 import type { Hello } from './handshake.ts'
 import { validateReply } from './handshake.ts'
 import { decodeBody } from './message-codec.ts'
+import { tcpKeepAliveInitialDelayMs } from './options.ts'
 import { TransportError } from './transport-error.ts'
 
 export type DialResult = { ok: true; link: FramedSocket } | { ok: false; error: TransportError }
@@ -33,7 +34,13 @@ export function dial(
     clearTimeout(timer)
     done(result)
   }
-  const socket = connect({ host: address.host, port: address.port, noDelay: true, keepAlive: true })
+  const socket = connect({
+    host: address.host,
+    port: address.port,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: tcpKeepAliveInitialDelayMs,
+  })
   const link = new FramedSocket(socket, limits.frameBytesMax, {
     frame(kind, body) {
       if (kind !== FrameKind.helloReply) {

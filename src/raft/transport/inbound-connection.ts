@@ -136,6 +136,8 @@ export class InboundConnection {
     this.#state = 'snapshot'
     const idleMs = options.snapshotIdleTimeoutMs
     this.link.socket.setTimeout(idleMs, () => {
+      // After the ack (or a refusal) the handshake timer reaps the connection instead.
+      if (this.#state !== 'snapshot' || this.#snapshotDone) return
       this.#snapshotFailed(new TransportError('TRANSPORT_SNAPSHOT_TIMEOUT', `no progress for ${idleMs} ms`))
     })
   }

@@ -67,6 +67,12 @@ const GiB = 1024 * MiB
 
 export const clusterIdBytesMax = 256
 
+/**
+ * TCP keepalive probes start after this much silence on any peer connection, so a peer host that
+ * vanished without a reset is noticed on an idle connection too (the OS default is two hours).
+ */
+export const tcpKeepAliveInitialDelayMs = 10_000
+
 export const peerTransportDefaults: PeerTransportLimits = {
   frameBytesMax: 4 * MiB,
   snapshotChunkBytes: 1 * MiB,

@@ -22,6 +22,7 @@ import { reconnectDelayMs } from './backoff.ts'
 import { type Dialing, dial } from './dial.ts'
 import { FrameKind } from './frame.ts'
 import type { FramedSocket } from './framed-socket.ts'
+import { protocolVersion } from './handshake.ts'
 import { encodeBatches, messageBytesEstimate } from './message-codec.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { TransportStats } from './stats.ts'
@@ -122,7 +123,7 @@ export class PeerConnection {
     this.#state = 'connecting'
     const { options } = this.#ctx
     const hello = {
-      protocol: 1,
+      protocol: protocolVersion,
       clusterId: options.clusterId,
       from: options.memberId,
       to: this.peer,

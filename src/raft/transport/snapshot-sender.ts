@@ -17,7 +17,7 @@ import type { SnapshotMessage } from '../core/types.ts'
 import { type Dialing, dial } from './dial.ts'
 import { FrameKind } from './frame.ts'
 import type { FramedSocket } from './framed-socket.ts'
-import { validateReply } from './handshake.ts'
+import { protocolVersion, validateReply } from './handshake.ts'
 import { decodeBody } from './message-codec.ts'
 import type { PeerContext } from './peer-connection.ts'
 import { newChecksum, snapshotHeaderOf } from './snapshot-stream.ts'
@@ -53,7 +53,7 @@ export class SnapshotSender {
       return
     }
     const hello = {
-      protocol: 1,
+      protocol: protocolVersion,
       clusterId: options.clusterId,
       from: options.memberId,
       to: message.to,

@@ -18,7 +18,12 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Message, NodeId, SnapshotMessage } from '../core/types.ts'
 import { InboundConnection, type InboundContext } from './inbound-connection.ts'
-import { type PeerTransportOptions, type ResolvedOptions, resolveOptions } from './options.ts'
+import {
+  type PeerTransportOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  tcpKeepAliveInitialDelayMs,
+} from './options.ts'
 import { PeerConnection, type PeerContext } from './peer-connection.ts'
 import { SnapshotSender } from './snapshot-sender.ts'
 import { emptyStats, type TransportStats } from './stats.ts'
@@ -82,7 +87,10 @@ export class TcpPeerTransport implements PeerTransport {
   start(): Promise<{ host: string; port: number }> {
     assertTransport(this.#server === undefined && !this.#stopped, 'start() called twice or after stop()')
     const { listen, inboundConnectionsMax } = this.#options
-    const server = createServer({ noDelay: true, keepAlive: true }, (socket) => this.#accept(socket))
+    const server = createServer(
+      { noDelay: true, keepAlive: true, keepAliveInitialDelay: tcpKeepAliveInitialDelayMs },
+      (socket) => this.#accept(socket),
+    )
     server.maxConnections = inboundConnectionsMax
     this.#server = server
     return new Promise((resolve, reject) => {

@@ -63,11 +63,11 @@ const anyMessage: fc.Arbitrary<Message> = fc.oneof(
   record({
     ...base,
     type: fc.constant('app' as const),
-    index: count,
+    index: fc.oneof(fc.nat({ max: 1000 }), fc.constant(Number.MAX_SAFE_INTEGER - 5)),
     logTerm: count,
     entries: fc.array(entry, { maxLength: 5 }),
     commit: count,
-  }),
+  }).map((m) => ({ ...m, entries: m.entries.map((e, i) => ({ ...e, index: m.index + 1 + i })) })),
   record({
     ...base,
     type: fc.constant('appResp' as const),
@@ -297,8 +297,18 @@ describe('validateMessage', () => {
   ])('rejects %s', (_, entry) => {
     const app = everyMessageType(1, 2)[0] as Message & { entries: unknown[] }
     // biome-ignore lint/suspicious/noSparseArray: the point of the case
-    const entries = entry === undefined ? [, app.entries[0]] : [entry]
+    const entries = entry === undefined ? [, app.entries[0]] : [{ ...entry, index: 11 }]
     expect(validateMessage({ ...app, entries })).toBeUndefined()
+  })
+
+  it('rejects an append whose entries do not follow its index contiguously', () => {
+    const app = everyMessageType(1, 2)[0] as Message & { type: 'app' }
+    expect(validateMessage(app)).toBeDefined() // index 10, entries 11..14
+    expect(validateMessage({ ...app, index: 9 })).toBeUndefined()
+    const gap = app.entries.map((e, i) => ({ ...e, index: i === 2 ? 20 : e.index }))
+    expect(validateMessage({ ...app, entries: gap })).toBeUndefined()
+    const swapped = [app.entries[1], app.entries[0], ...app.entries.slice(2)]
+    expect(validateMessage({ ...app, entries: swapped })).toBeUndefined()
   })
 
   it('strips unknown fields at every level and keeps Buffer bytes as they are', () => {

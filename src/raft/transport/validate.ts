@@ -10,12 +10,14 @@
  *     booleans; `ctx` is a string; bytes (entry data, conf change context, snapshot data) are
  *     Uint8Arrays (a Buffer is one).
  *   - entries: an array of { index, term, type: 'normal' | 'conf', data, change }, with `change`
- *     present exactly when type is 'conf'.
+ *     present exactly when type is 'conf'. In an 'app' they follow its `index` contiguously
+ *     (entries[i].index === index + 1 + i), as the core's log requires.
  *   - snapshot: { meta: { index, term, confState: { voters, learners } }, data }.
  * The result is a fresh object holding only the known fields (unknown fields are dropped, so
  * nothing a peer adds reaches the core); byte arrays are passed through, not copied.
  *
- * Semantic checks (is the term current, is the entry contiguous) are the core's job, not this one's.
+ * Checks that need the receiver's state (is the term current, does the append conflict with
+ * committed entries, is a heartbeat's commit within our log) are the core's job, not this one's.
  */
 import type {
   ConfChange,
@@ -86,6 +88,11 @@ function validateEntries(x: unknown): Entry[] | undefined {
   return entries
 }
 
+function followsContiguously(index: number, entries: readonly Entry[]): boolean {
+  for (let i = 0; i < entries.length; i++) if ((entries[i] as Entry).index !== index + 1 + i) return false
+  return true
+}
+
 function validateNodeIds(x: unknown): NodeId[] | undefined {
   if (!Array.isArray(x)) return undefined
   for (let i = 0; i < x.length; i++) if (!isNodeId(x[i])) return undefined
@@ -120,7 +127,7 @@ export function validateMessage(x: unknown): Message | undefined {
     case 'app': {
       if (!isCount(x.index) || !isCount(x.logTerm) || !isCount(x.commit)) return undefined
       const entries = validateEntries(x.entries)
-      if (entries === undefined) return undefined
+      if (entries === undefined || !followsContiguously(x.index, entries)) return undefined
       return { type: 'app', from, to, term, index: x.index, logTerm: x.logTerm, entries, commit: x.commit }
     }
     case 'appResp':
