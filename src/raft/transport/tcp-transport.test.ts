@@ -13,6 +13,7 @@ import {
   everyMessageType,
   type Harness,
   heartbeat,
+  RawAcceptor,
   RawPeer,
   startHarness,
   waitFor,
@@ -159,6 +160,21 @@ describe('events', () => {
     await waitFor(() => a.transport.stats().connectionFailures >= 3, 'several failed dials')
     expect(a.unreachable).toContain(2)
     expect(a.transport.stats().messagesDroppedUnreachable).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('dial timeout', () => {
+  it('gives up on a peer that accepts the connection but never answers the handshake', async () => {
+    const silent = await RawAcceptor.start(() => {})
+    silent.answerHello = false
+    const a = await start(1, { dialTimeoutMs: 100 })
+    a.transport.setPeer(2, silent.address)
+    a.transport.send([heartbeat(1, 2)])
+    await waitFor(() => a.unreachable.includes(2), 'unreachable after the dial timeout')
+    expect(a.log.records.some((r) => r.fields.code === 'TRANSPORT_HANDSHAKE_TIMEOUT')).toBe(true)
+    expect(a.transport.stats()).toMatchObject({ connectionFailures: 1, messagesDroppedUnreachable: 1 })
+    await a.transport.stop()
+    await silent.stop()
   })
 })
 

@@ -198,10 +198,12 @@ export class RawAcceptor {
   readonly server: Server
   readonly connections: RawAccepted[] = []
   address = { host: '127.0.0.1', port: 0 }
+  /** false: take the hello and never answer it. */
+  answerHello = true
 
   private constructor(onFrame: (connection: RawAccepted, kind: number, body: Buffer) => void) {
     this.server = createServer((socket) => {
-      const connection = new RawAccepted(socket, onFrame)
+      const connection = new RawAccepted(socket, onFrame, () => this.answerHello)
       this.connections.push(connection)
     })
   }
@@ -230,7 +232,11 @@ export class RawAccepted {
   readonly kinds: number[] = []
   readonly #decoder = new FrameDecoder(64 * 1024 * 1024)
 
-  constructor(socket: Socket, onFrame: (connection: RawAccepted, kind: number, body: Buffer) => void) {
+  constructor(
+    socket: Socket,
+    onFrame: (connection: RawAccepted, kind: number, body: Buffer) => void,
+    answerHello: () => boolean,
+  ) {
     this.socket = socket
     socket.on('error', () => {})
     socket.on('data', (chunk: Buffer) => {
@@ -239,7 +245,7 @@ export class RawAccepted {
         this.kinds.push(kind)
         if (kind === FrameKind.hello && this.hello === undefined) {
           this.hello = decodeBody(body) as Hello
-          socket.write(encodeFrame(FrameKind.helloReply, encodeBody({ ok: true })))
+          if (answerHello()) socket.write(encodeFrame(FrameKind.helloReply, encodeBody({ ok: true })))
           return
         }
         onFrame(this, kind, body)
