@@ -1,0 +1,60 @@
+/**
+ * What every route of the etcd v2 surface shares: the deps, resolved limits and clock, the store
+ * counters, the open watches, and the two reply writers (success and error), so each route file
+ * stays a thin mapping.
+ *
+ * Invariants: `openWatches` holds exactly the watches whose response is still open (a watch is
+ * added before its headers are written and removed when its response ends, however it ends);
+ * its size never exceeds limits.watchesOpenMax.
+ */
+import type { FastifyReply } from 'fastify'
+import type { EtcdV2Deps } from './deps.ts'
+import { isUnexpected, v2ErrorReply } from './errors.ts'
+import { errorHeaders, keyHeaders } from './headers.ts'
+import { type EtcdV2Limits, etcdV2LimitsDefault } from './limits.ts'
+import { StoreStats } from './store-stats.ts'
+
+export interface OpenWatch {
+  /** Ends the response (200 with what was written so far, as etcd on shutdown) and cancels the watcher. */
+  finish(): void
+}
+
+export class V2Context {
+  readonly deps: EtcdV2Deps
+  readonly limits: EtcdV2Limits
+  readonly clock: () => number
+  readonly stats = new StoreStats()
+  readonly openWatches = new Set<OpenWatch>()
+  readonly startTimeMs: number
+
+  constructor(deps: EtcdV2Deps) {
+    this.deps = deps
+    this.limits = { ...etcdV2LimitsDefault, ...deps.limits }
+    this.clock = deps.clock ?? Date.now
+    this.startTimeMs = this.clock()
+  }
+
+  get revision(): number {
+    return this.deps.store.stateMachine.revision
+  }
+
+  /** A key reply: etcd's JSON with a trailing newline (Go's json.Encoder) and the key headers. */
+  sendJson(reply: FastifyReply, status: number, etcdIndex: number, body: unknown): FastifyReply {
+    const headers = keyHeaders(this.deps.clusterId, etcdIndex, this.deps.raftStatus())
+    return reply
+      .code(status)
+      .headers(headers)
+      .send(`${JSON.stringify(body)}\n`)
+  }
+
+  /** An error reply in etcd's shape; unexpected errors (bugs) are logged. */
+  sendError(reply: FastifyReply, error: unknown): FastifyReply {
+    if (isUnexpected(error)) reply.log.error({ err: error }, 'etcd v2: unexpected error')
+    const { status, body } = v2ErrorReply(error)
+    const headers = errorHeaders(this.deps.clusterId, body.index)
+    return reply
+      .code(status)
+      .headers(headers)
+      .send(`${JSON.stringify(body)}\n`)
+  }
+}

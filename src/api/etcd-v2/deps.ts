@@ -1,0 +1,55 @@
+/**
+ * What the etcd v2 surface needs from the process that serves it. The agent composes these; the
+ * API never imports the agent (imports point down: agent → api → kv → raft).
+ */
+
+import type { Member } from '../../kv/members.ts'
+import type { ReplicatedStore } from '../../kv/replicated-store.ts'
+import type { NodeId, Role } from '../../raft/core/types.ts'
+import type { RaftNode } from '../../raft/node.ts'
+import type { EtcdV2Limits } from './limits.ts'
+
+/** The Raft facts the headers, /health and /v2/stats need, read fresh on every request. */
+export interface RaftStatusView {
+  /** 0 when no leader is known. */
+  leader: NodeId
+  term: number
+  /** The applied Raft index (X-Raft-Index). */
+  raftIndex: number
+  role: Role
+  members: readonly Member[]
+}
+
+export interface EtcdV2Deps {
+  store: ReplicatedStore
+  /** Hex, as etcd shows it in X-Etcd-Cluster-ID. */
+  clusterId: string
+  memberId: NodeId
+  memberName: string
+  peerUrls: readonly string[]
+  clientUrls: readonly string[]
+  version: { server: string; cluster: string }
+  raftStatus(): RaftStatusView
+  /**
+   * The id for a member added through POST /v2/members (the agent derives it as it derives every
+   * member id, from the cluster token and the member's name). Absent: adding is refused with 501.
+   */
+  newMemberId?: ((peerUrls: readonly string[]) => NodeId) | undefined
+  /** Wall clock for ttl/expiration rendering and stats (injectable for tests). */
+  clock?: (() => number) | undefined
+  limits?: Partial<EtcdV2Limits> | undefined
+}
+
+/** raftStatus() from a RaftNode and the store's member table. */
+export function raftStatusOf(node: RaftNode, store: ReplicatedStore): () => RaftStatusView {
+  return () => {
+    const status = node.status()
+    return {
+      leader: status.leader,
+      term: status.term,
+      raftIndex: store.stateMachine.appliedIndex,
+      role: status.role,
+      members: store.stateMachine.members(),
+    }
+  }
+}

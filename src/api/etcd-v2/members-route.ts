@@ -1,0 +1,165 @@
+/**
+ * /v2/members: etcd 2.3's members API over the Raft membership.
+ *
+ *   GET    /v2/members          {"members":[{id (hex), name, peerURLs, clientURLs}]}
+ *   GET    /v2/members/leader   the leader's member, or 503 "During election"
+ *   POST   /v2/members          {"peerURLs":[...]} (application/json, else 415) → 201 + member;
+ *                                409 when a member already has one of the peer URLs
+ *   DELETE /v2/members/<hexid>  204; 404 unknown member
+ *   PUT    /v2/members/<hexid>  {"peerURLs":[...]} → 204; 404 unknown; 409 URL of another member
+ * Errors here use etcd's httptypes shape {"message": "..."}, not the keys API's error body.
+ *
+ * Adding and removing are Raft membership changes (RaftNode.proposeConfChange) carrying the
+ * member context (raft/member-context.ts); a URL update is a `member.update` command. The new
+ * member's id comes from deps.newMemberId (the agent derives ids); without it, POST answers 501.
+ * Departure: etcd answered 410 Gone for a member removed earlier; Cairn does not remember removed
+ * ids and answers 404.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Member } from '../../kv/members.ts'
+import { encodeMemberContext, peerAddress } from '../../raft/member-context.ts'
+import type { V2Context } from './context.ts'
+import { v2ErrorReply } from './errors.ts'
+import { clusterHeaders } from './headers.ts'
+
+export interface MemberJson {
+  id: string
+  name: string
+  peerURLs: string[]
+  clientURLs: string[]
+}
+
+export function memberJson(member: Member): MemberJson {
+  return {
+    id: member.id.toString(16),
+    name: member.name,
+    peerURLs: [...member.peerUrls],
+    clientURLs: [...member.clientUrls],
+  }
+}
+
+export function registerMembersRoutes(app: FastifyInstance, ctx: V2Context): void {
+  const bodyLimit = ctx.limits.membersBodyBytesMax
+  app.get('/v2/members', (_request, reply) => sendJson(ctx, reply, 200, { members: listMembers(ctx) }))
+  app.get('/v2/members/leader', (_request, reply) => {
+    const raft = ctx.deps.raftStatus()
+    const leader = raft.members.find((m) => m.id === raft.leader)
+    if (raft.leader === 0 || leader === undefined) return sendMessage(ctx, reply, 503, 'During election')
+    return sendJson(ctx, reply, 200, memberJson(leader))
+  })
+  app.post('/v2/members', { bodyLimit }, (request, reply) => addMember(ctx, request, reply))
+  app.delete('/v2/members/:id', (request, reply) => removeMember(ctx, request, reply))
+  app.put('/v2/members/:id', { bodyLimit }, (request, reply) => updateMember(ctx, request, reply))
+}
+
+function listMembers(ctx: V2Context): MemberJson[] {
+  return [...ctx.deps.raftStatus().members].sort((a, b) => a.id - b.id).map(memberJson)
+}
+
+async function addMember(
+  ctx: V2Context,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const peerUrls = peerUrlsOf(ctx, request, reply)
+  if (peerUrls === undefined) return reply
+  if (ctx.deps.newMemberId === undefined)
+    return sendMessage(ctx, reply, 501, 'adding members is not configured')
+  const taken = urlOwner(ctx, peerUrls, undefined)
+  if (taken !== undefined) return sendMessage(ctx, reply, 409, `membership: peerURL exists (${taken})`)
+  const id = ctx.deps.newMemberId(peerUrls)
+  if (ctx.deps.raftStatus().members.some((m) => m.id === id))
+    return sendMessage(ctx, reply, 409, 'membership: ID exists')
+  const context = encodeMemberContext({ name: '', peerUrls, clientUrls: [] })
+  try {
+    await ctx.deps.store.node.proposeConfChange({ type: 'addVoter', nodeId: id, context })
+  } catch (error) {
+    return sendFailure(ctx, reply, error)
+  }
+  return sendJson(ctx, reply, 201, { id: id.toString(16), name: '', peerURLs: peerUrls, clientURLs: [] })
+}
+
+async function removeMember(
+  ctx: V2Context,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const member = memberOf(ctx, request)
+  if (member === undefined) return sendMessage(ctx, reply, 404, 'membership: member not found')
+  try {
+    await ctx.deps.store.node.proposeConfChange({ type: 'removeNode', nodeId: member.id })
+  } catch (error) {
+    return sendFailure(ctx, reply, error)
+  }
+  return reply.code(204).headers(clusterHeaders(ctx.deps.clusterId)).send()
+}
+
+async function updateMember(
+  ctx: V2Context,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const peerUrls = peerUrlsOf(ctx, request, reply)
+  if (peerUrls === undefined) return reply
+  const member = memberOf(ctx, request)
+  if (member === undefined) return sendMessage(ctx, reply, 404, 'membership: member not found')
+  const taken = urlOwner(ctx, peerUrls, member.id)
+  if (taken !== undefined) return sendMessage(ctx, reply, 409, `membership: peerURL exists (${taken})`)
+  try {
+    const applied = await ctx.deps.store.write({ op: 'member.update', nodeId: member.id, peerUrls })
+    if ('error' in applied) return sendFailure(ctx, reply, applied.error)
+  } catch (error) {
+    return sendFailure(ctx, reply, error)
+  }
+  return reply.code(204).headers(clusterHeaders(ctx.deps.clusterId)).send()
+}
+
+/** The body's peer URLs, or undefined after answering 415/400. */
+function peerUrlsOf(ctx: V2Context, request: FastifyRequest, reply: FastifyReply): string[] | undefined {
+  const type = request.headers['content-type'] ?? ''
+  if (!type.startsWith('application/json')) {
+    sendMessage(ctx, reply, 415, `Bad Content-Type ${type}, accept application/json`)
+    return undefined
+  }
+  const urls = (request.body as { peerURLs?: unknown } | null)?.peerURLs
+  const valid =
+    Array.isArray(urls) &&
+    urls.length > 0 &&
+    urls.length <= 16 &&
+    urls.every((u) => typeof u === 'string' && peerAddress(u) !== undefined)
+  if (!valid) {
+    sendMessage(ctx, reply, 400, 'peerURLs must be a non-empty list of http://host:port URLs')
+    return undefined
+  }
+  return urls as string[]
+}
+
+function memberOf(ctx: V2Context, request: FastifyRequest): Member | undefined {
+  const raw = (request.params as { id?: string }).id ?? ''
+  if (!/^[0-9a-fA-F]{1,14}$/.test(raw)) return undefined
+  const id = Number.parseInt(raw, 16)
+  return ctx.deps.raftStatus().members.find((m) => m.id === id)
+}
+
+function urlOwner(ctx: V2Context, urls: readonly string[], except: number | undefined): string | undefined {
+  for (const member of ctx.deps.raftStatus().members) {
+    if (member.id === except) continue
+    const hit = member.peerUrls.find((u) => urls.includes(u))
+    if (hit !== undefined) return hit
+  }
+  return undefined
+}
+
+function sendJson(ctx: V2Context, reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).headers(clusterHeaders(ctx.deps.clusterId)).type('application/json').send(body)
+}
+
+function sendMessage(ctx: V2Context, reply: FastifyReply, status: number, message: string): FastifyReply {
+  return sendJson(ctx, reply, status, { message })
+}
+
+/** A Raft or store failure: etcd answered 500 with the error text (the change may still apply). */
+function sendFailure(ctx: V2Context, reply: FastifyReply, error: unknown): FastifyReply {
+  const { body } = v2ErrorReply(error)
+  return sendMessage(ctx, reply, 500, body.cause ?? body.message)
+}

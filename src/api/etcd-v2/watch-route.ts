@@ -1,0 +1,114 @@
+/**
+ * GET /v2/keys/<key>?wait=true: etcd's long-poll watch, one-shot or stream=true.
+ *
+ * The watcher is registered first, so a bad waitIndex (401 EventIndexCleared, with the oldest
+ * index in the cause) or a full watcher table is an ordinary error reply. Then the head (200,
+ * X-Etcd-Index = the index when the watch started) is written and flushed at once, and each event
+ * is written as its shared JSON (KvEvent.json(), encoded once for every watcher) plus "\n":
+ * a one-shot watch ends after its first event; a stream writes every event until the client goes.
+ *
+ * Ends, and what the client sees:
+ *   - the client disconnects: the watcher is cancelled at once (nothing stays registered);
+ *   - the hub cancels the watcher (too slow: KV_WATCHER_SLOW, history compacted, store closing):
+ *     the response ends cleanly after the complete events it already had, as etcd closed a slow
+ *     watcher's stream; the client re-syncs from X-Etcd-Index + 1 as etcd documents;
+ *   - the API shuts down: 200 with what was written (an empty body for a one-shot), as etcd.
+ * Back-pressure: while the socket does not drain, nothing is taken; the watcher's bounded buffer
+ * fills and the hub cancels it as too slow, so a stuck client never grows memory.
+ *
+ * Invariants: a watch is in ctx.openWatches exactly while its response is open; finish() runs at
+ * most once and always cancels the watcher; the listener only schedules (it runs inside apply).
+ */
+import type { Socket } from 'node:net'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { V2KeyRequest } from '../../kv/v2-request.ts'
+import type { Watcher } from '../../kv/watcher.ts'
+import type { OpenWatch, V2Context } from './context.ts'
+import { V2LimitError } from './errors.ts'
+import { keyHeaders } from './headers.ts'
+
+const watchesBySocket = new WeakMap<Socket, number>()
+
+export function serveWatch(
+  ctx: V2Context,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  req: V2KeyRequest,
+): FastifyReply | undefined {
+  const socket = request.raw.socket
+  const onSocket = watchesBySocket.get(socket) ?? 0
+  let watcher: Watcher
+  try {
+    if (ctx.openWatches.size >= ctx.limits.watchesOpenMax) {
+      throw new V2LimitError('watchesOpenMax', `${ctx.openWatches.size} watches open`)
+    }
+    if (onSocket >= ctx.limits.watchesPerConnectionMax) {
+      throw new V2LimitError('watchesPerConnectionMax', `${onSocket} watches on this connection`)
+    }
+    watcher = ctx.deps.store.stateMachine.watch({
+      key: req.key,
+      recursive: req.recursive,
+      stream: req.stream,
+      sinceRevision: req.waitIndex,
+    })
+  } catch (error) {
+    ctx.stats.countGet(false)
+    return ctx.sendError(reply, error)
+  }
+  ctx.stats.countGet(true)
+  watchesBySocket.set(socket, onSocket + 1)
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(200, keyHeaders(ctx.deps.clusterId, watcher.startRevision, ctx.deps.raftStatus()))
+  res.flushHeaders()
+  pumpWatch(ctx, watcher, res, socket)
+  return undefined
+}
+
+function pumpWatch(ctx: V2Context, watcher: Watcher, res: FastifyReply['raw'], socket: Socket): void {
+  let finished = false
+  let paused = false
+  const open: OpenWatch = {
+    finish() {
+      if (finished) return
+      finished = true
+      ctx.openWatches.delete(open)
+      watchesBySocket.set(socket, Math.max(0, (watchesBySocket.get(socket) ?? 1) - 1))
+      watcher.setListener(undefined)
+      watcher.cancel()
+      if (!res.writableEnded) res.end()
+    },
+  }
+  ctx.openWatches.add(open)
+  const pump = (): void => {
+    if (finished) return
+    if (paused && watcher.status !== 'canceled') return
+    if (paused) {
+      // Cancelled while the socket is full (too slow): hand over the complete events it still
+      // holds (at most watcherEventsMax) and end, so the client sees a clean end.
+      for (const event of watcher.take()) res.write(`${event.json()}\n`)
+      open.finish()
+      return
+    }
+    for (let batch = watcher.take(); batch.length > 0; batch = watcher.take()) {
+      let drained = true
+      for (const event of batch) drained = res.write(`${event.json()}\n`)
+      if (!watcher.stream) {
+        open.finish()
+        return
+      }
+      if (!drained) {
+        paused = true
+        res.once('drain', () => {
+          paused = false
+          pump()
+        })
+        return
+      }
+    }
+    if (watcher.status === 'done' || watcher.status === 'canceled') open.finish()
+  }
+  res.on('close', () => open.finish())
+  watcher.setListener(() => queueMicrotask(pump))
+  pump()
+}
