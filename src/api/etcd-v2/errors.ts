@@ -33,7 +33,7 @@ export class V2LimitError extends Error {
 }
 
 export function v2ErrorReply(error: unknown): V2ErrorReply {
-  if (isKvError(error)) return { status: v2HttpStatus(error.errorCode), body: error.v2Body() }
+  if (isKvError(error)) return { status: v2HttpStatus(error.errorCode), body: inEtcdOrder(error.v2Body()) }
   if (error instanceof V2LimitError) {
     return { status: 503, body: { ...raftInternal, cause: error.message, index: 0 } }
   }
@@ -59,4 +59,10 @@ function httpStatusOf(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const status = (error as { statusCode?: unknown }).statusCode
   return typeof status === 'number' ? status : undefined
+}
+
+/** etcd's field order (Go struct order: errorCode, message, cause, index), for byte-equal bodies. */
+function inEtcdOrder(body: V2ErrorBody): V2ErrorBody {
+  const { errorCode, message, cause, index } = body
+  return cause === undefined ? { errorCode, message, index } : { errorCode, message, cause, index }
 }

@@ -48,8 +48,9 @@ async function handleKeys(ctx: V2Context, request: FastifyRequest, reply: Fastif
   if (!v2Methods.has(method)) return methodNotAllowed(request, reply)
   let req: V2KeyRequest
   try {
-    const key = keyOfUrl(request.url, ctx.revision)
-    req = parseV2KeyRequest(method, key, mergeForm(request.body, request.url), ctx.revision)
+    // etcd's request errors (NewRequestError) carry index 0, in the body and X-Etcd-Index.
+    const key = keyOfUrl(request.url, 0)
+    req = parseV2KeyRequest(method, key, mergeForm(request.body, request.url), 0)
   } catch (error) {
     if (method === 'GET' || method === 'HEAD') ctx.stats.countGet(false)
     return ctx.sendError(reply, error)
