@@ -59,6 +59,21 @@ export const errorCatalogue = {
   STORAGE_IO: 'a storage operation failed',
   STORAGE_FAILED: 'storage failed earlier and refuses further calls until restart',
   STORAGE_LIMIT: 'a storage limit would be exceeded',
+  // Peer transport: reasons a connection or snapshot stream was closed (logged and counted, never thrown).
+  TRANSPORT_FRAME_BYTES_MAX: 'a frame is longer than frameBytesMax; the connection was closed',
+  TRANSPORT_FRAME_INVALID:
+    'a frame is empty, of an unknown kind, or not allowed at this point of the protocol',
+  TRANSPORT_HANDSHAKE_INVALID: 'the first frame of a connection is not a well-formed handshake',
+  TRANSPORT_HANDSHAKE_REFUSED:
+    'the handshake was refused (wrong cluster id, wrong member id, protocol, or busy)',
+  TRANSPORT_HANDSHAKE_TIMEOUT: 'no handshake completed within dialTimeoutMs / handshakeTimeoutMs',
+  TRANSPORT_CONNECTION_LOST: 'the connection closed or failed',
+  TRANSPORT_SNAPSHOT_BYTES_MAX: 'a snapshot is larger than snapshotBytesMax',
+  TRANSPORT_SNAPSHOT_INVALID:
+    'a snapshot stream is malformed (header, chunk beyond the declared length, end marker)',
+  TRANSPORT_SNAPSHOT_CHECKSUM: 'a snapshot arrived with the wrong length or checksum',
+  TRANSPORT_SNAPSHOT_TIMEOUT: 'a snapshot stream made no progress for snapshotIdleTimeoutMs',
+  TRANSPORT_SNAPSHOT_BUSY: 'a snapshot to this peer is already streaming (one at a time per peer)',
   // Agent configuration: flags and files given at start.
   CONFIG_INVALID: 'the configuration is invalid',
 } as const

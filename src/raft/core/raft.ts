@@ -87,6 +87,8 @@ export class RaftCore {
   #messages: Message[] = []
   /** Outgoing messages dropped because messagesPendingMax was reached (for metrics and tests). */
   #messagesDropped = 0
+  /** Incoming messages refused as impossible from a correct peer (see #refuse). */
+  #messagesRefused = 0
   /** Leader only: proposals were appended since the last Ready; one append per follower carries them. */
   #appendsPending = false
   #readStates: ReadState[] = []
@@ -306,6 +308,11 @@ export class RaftCore {
 
   get appliedIndex(): number {
     return this.#log.applied
+  }
+
+  /** Incoming messages refused so far as impossible from a correct peer in this state. */
+  get messagesRefused(): number {
+    return this.#messagesRefused
   }
 
   /** Outgoing messages dropped so far because messagesPendingMax was reached. */
@@ -879,6 +886,7 @@ export class RaftCore {
   #handleAppendResponse(m: AppendResponseMessage): void {
     const pr = this.#progress.get(m.from)
     if (pr === undefined) return
+    if (!m.reject && m.index > this.#log.lastIndex()) return this.#refuse(m, 'acknowledges beyond our log')
     pr.recentActive = true
     if (m.reject) {
       const hint = m.logTerm > 0 ? this.#log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint
@@ -909,6 +917,10 @@ export class RaftCore {
   #handleHeartbeatResponse(from: NodeId, readRound: number): void {
     const pr = this.#progress.get(from)
     if (pr === undefined) return
+    if (readRound > this.#reads.lastRound) {
+      this.#messagesRefused++
+      return
+    }
     pr.recentActive = true
     pr.probeSent = false
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne()
@@ -977,6 +989,7 @@ export class RaftCore {
   }
 
   #handleHeartbeat(m: HeartbeatMessage): void {
+    if (m.commit > this.#log.lastIndex()) return this.#refuse(m, 'commits beyond our log')
     this.#log.commitTo(m.commit)
     this.#send({ type: 'heartbeatResp', to: m.from, readRound: m.readRound })
   }
@@ -1047,6 +1060,15 @@ export class RaftCore {
   // ---------------------------------------------------------------------------------------------
   // Helpers
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Drops a well-formed message that no correct peer can send in our state (a hostile or broken
+   * peer, or lost data on one side). Nothing was changed; the count is exposed so that operators
+   * and the simulator see it (the simulator treats any refusal as a violation).
+   */
+  #refuse(_m: Message, _why: string): void {
+    this.#messagesRefused++
+  }
 
   /** Queues a message for the next Ready; fills in the sender and (unless given) the current term. */
   #send(m: Outgoing): void {

@@ -78,7 +78,13 @@ export const plantedBugProfiles: Record<PlantedBugName, PlantedBugProfile> = {
     deeper: {
       disabled: ['durability'],
       // The core's own assertion ("commit beyond last index: log lost?") usually fires first.
-      expected: ['core-exception', 'leader-completeness', 'state-machine-safety', 'acked-write-lost'],
+      expected: [
+        'core-exception',
+        'peer-protocol',
+        'leader-completeness',
+        'state-machine-safety',
+        'acked-write-lost',
+      ],
     },
   },
 }

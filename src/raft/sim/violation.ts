@@ -30,6 +30,8 @@ export type Invariant =
   | 'ready-contract'
   /** The core threw something that is not a CairnError (an assertion or a crash). */
   | 'core-exception'
+  /** A node refused a message no correct peer could send in its state (RaftCore.messagesRefused). */
+  | 'peer-protocol'
 
 export const allInvariants: Invariant[] = [
   'election-safety',
@@ -44,6 +46,7 @@ export const allInvariants: Invariant[] = [
   'liveness',
   'ready-contract',
   'core-exception',
+  'peer-protocol',
 ]
 
 export class SimViolation extends Error {

@@ -28,7 +28,7 @@ import { healedDelayShareOfElection, type Scenario } from './scenario.ts'
 import { type NodeHost, SimNode } from './sim-node.ts'
 import { emptyStats, type SimStats } from './stats.ts'
 import { Trace } from './trace.ts'
-import type { Invariant } from './violation.ts'
+import { type Invariant, SimViolation } from './violation.ts'
 import { Workload, type WorkloadHost } from './workload.ts'
 
 export interface WorldOptions {
@@ -155,7 +155,15 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     this.trace.deliver(this.now, m)
     this.#stats.messagesDelivered++
     if (m.type === 'snap') this.#stats.snapshotsDelivered++
+    const refusedBefore = node.core.messagesRefused
     node.core.step(m)
+    if (node.core.messagesRefused !== refusedBefore) {
+      // Every sender here is a correct member: a refusal means one side's state is broken.
+      throw new SimViolation(
+        'peer-protocol',
+        `node ${node.id} refused ${m.type} from ${m.from} as impossible`,
+      )
+    }
     this.#afterEvent(node)
     if (m.type === 'snap') this.#reportSnapshot(envelope, true)
   }
