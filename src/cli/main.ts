@@ -1,20 +1,28 @@
 /**
- * The `cairn` command. Subcommands arrive with the layers they drive; today: `cairn sim`.
- * Each subcommand returns an exit code; this file only parses and dispatches.
+ * The `cairn` command. Subcommands arrive with the layers they drive: `sim`, `agent`, `dev`.
+ * Each subcommand sets an exit code; this file only parses and dispatches.
+ *
+ * Exit codes: 0 success, 1 operating failure, 2 bad arguments (commander's own parse errors
+ * included: unknown option, missing value), with the reason on stderr.
  */
 import { readFileSync } from 'node:fs'
-import { Command } from 'commander'
+import { Command, CommanderError } from 'commander'
 import { runSimCommand } from '../raft/sim/cli.ts'
+import { addAgentCommand } from './agent-command.ts'
+import { addDevCommand } from './dev-command.ts'
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
 }
+
+export const badArgumentsExitCode = 2
 
 export function buildProgram(): Command {
   const program = new Command('cairn')
     .description('Cairn: coordination and service discovery for fleets of machines')
     .version(packageJson.version)
     .showHelpAfterError()
+    .exitOverride() // inherited by the subcommands below: parse errors reach main() as exceptions
 
   program
     .command('sim')
@@ -27,7 +35,19 @@ export function buildProgram(): Command {
       process.exitCode = runSimCommand(args)
     })
 
+  addAgentCommand(program, packageJson.version)
+  addDevCommand(program)
   return program
 }
 
-await buildProgram().parseAsync(process.argv)
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv)
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error
+    // Help and --version "fail" with exit code 0; every other parse error is bad arguments.
+    process.exitCode = error.exitCode === 0 ? 0 : badArgumentsExitCode
+  }
+}
+
+await main()

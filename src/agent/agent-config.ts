@@ -1,0 +1,182 @@
+/**
+ * The server agent's configuration: the raw flag values of `cairn agent --server` checked and turned
+ * into one typed object, with every default and limit named here (docs/agent.md lists them).
+ *
+ * Rules:
+ *   - every value is validated before anything is opened, bound or written; a bad one throws
+ *     CairnError CONFIG_INVALID with a message naming the flag (the CLI exits 2);
+ *   - times follow etcd: a tick is one heartbeat interval; the election timeout is rounded to whole
+ *     heartbeats (electionTicks) and is at least electionHeartbeatsMin of them (etcd refuses less
+ *     than 5);
+ *   - `--initial-cluster` defaults to this member alone at its advertised peer URL;
+ *     with `--initial-cluster-state new` it must list this member (`--name`);
+ *     with `existing` it is the founders' list (it fixes the cluster id) and need not.
+ * Pure: no IO.
+ */
+import { CairnError } from '../errors.ts'
+import { peerAddress } from '../raft/member-context.ts'
+import { type InitialMember, parseInitialCluster } from './cluster-config.ts'
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof logLevels)[number]
+
+export interface ServerAgentConfig {
+  name: string
+  dataDir: string
+  clientAddr: HostPort
+  /** Where the peer listener binds. */
+  peerAddr: HostPort
+  /** The URL other members dial to reach this one (from --initial-cluster, else from --peer-addr). */
+  peerUrl: string
+  initialCluster: InitialMember[]
+  initialClusterState: 'new' | 'existing'
+  initialClusterToken: string
+  heartbeatIntervalMs: number
+  electionTimeoutMs: number
+  snapshotCount: number
+  logLevel: LogLevel
+}
+
+/** The raw flag values, as commander hands them over (strings, undefined when absent). */
+export interface ServerAgentFlags {
+  name?: string | undefined
+  dataDir?: string | undefined
+  clientAddr?: string | undefined
+  peerAddr?: string | undefined
+  initialCluster?: string | undefined
+  initialClusterState?: string | undefined
+  initialClusterToken?: string | undefined
+  heartbeatInterval?: string | undefined
+  electionTimeout?: string | undefined
+  snapshotCount?: string | undefined
+  logLevel?: string | undefined
+}
+
+export const agentDefaults = {
+  clientAddr: '127.0.0.1:4001',
+  peerAddr: '127.0.0.1:7001',
+  initialClusterState: 'new',
+  initialClusterToken: 'cairn-cluster',
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1_000,
+  snapshotCount: 10_000,
+  logLevel: 'info',
+} as const
+
+export const agentLimits = {
+  heartbeatIntervalMsMin: 10,
+  heartbeatIntervalMsMax: 5_000,
+  /** etcd caps the election timeout at 50 s. */
+  electionTimeoutMsMax: 50_000,
+  electionHeartbeatsMin: 5,
+  snapshotCountMax: 100_000_000,
+  clusterTokenBytesMax: 128,
+  dataDirBytesMax: 4_096,
+} as const
+
+const memberNameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+
+export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfig {
+  const name = required(flags.name, '--name')
+  if (!memberNameRe.test(name)) {
+    invalid(`--name: "${name}" is not a member name (letters, digits, . _ -; at most 63)`)
+  }
+  const dataDir = required(flags.dataDir, '--data-dir')
+  if (Buffer.byteLength(dataDir) > agentLimits.dataDirBytesMax) invalid('--data-dir: path too long')
+  const clientAddr = hostPort(flags.clientAddr ?? agentDefaults.clientAddr, '--client-addr')
+  const peerAddr = hostPort(flags.peerAddr ?? agentDefaults.peerAddr, '--peer-addr')
+  const state = flags.initialClusterState ?? agentDefaults.initialClusterState
+  if (state !== 'new' && state !== 'existing') {
+    invalid(`--initial-cluster-state: "${state}" (want new or existing)`)
+  }
+  const token = flags.initialClusterToken ?? agentDefaults.initialClusterToken
+  if (token === '' || Buffer.byteLength(token) > agentLimits.clusterTokenBytesMax) {
+    invalid(`--initial-cluster-token: 1..${agentLimits.clusterTokenBytesMax} bytes`)
+  }
+  const ownUrl = `http://${advertisedHost(peerAddr.host)}:${peerAddr.port}`
+  const initialCluster = parseInitialCluster(flags.initialCluster ?? `${name}=${ownUrl}`)
+  const listed = initialCluster.find((m) => m.name === name)
+  if (state === 'new' && listed === undefined) {
+    invalid(`--initial-cluster does not list this member (--name ${name})`)
+  }
+  const heartbeatIntervalMs = integer(
+    flags.heartbeatInterval,
+    '--heartbeat-interval',
+    agentDefaults.heartbeatIntervalMs,
+    agentLimits.heartbeatIntervalMsMin,
+    agentLimits.heartbeatIntervalMsMax,
+  )
+  const electionTimeoutMs = integer(
+    flags.electionTimeout,
+    '--election-timeout',
+    agentDefaults.electionTimeoutMs,
+    heartbeatIntervalMs * agentLimits.electionHeartbeatsMin,
+    agentLimits.electionTimeoutMsMax,
+  )
+  const snapshotCount = integer(
+    flags.snapshotCount,
+    '--snapshot-count',
+    agentDefaults.snapshotCount,
+    1,
+    agentLimits.snapshotCountMax,
+  )
+  const logLevel = flags.logLevel ?? agentDefaults.logLevel
+  if (!(logLevels as readonly string[]).includes(logLevel)) {
+    invalid(`--log-level: "${logLevel}" (want one of ${logLevels.join(', ')})`)
+  }
+  return {
+    name,
+    dataDir,
+    clientAddr,
+    peerAddr,
+    peerUrl: listed?.peerUrl ?? ownUrl,
+    initialCluster,
+    initialClusterState: state,
+    initialClusterToken: token,
+    heartbeatIntervalMs,
+    electionTimeoutMs,
+    snapshotCount,
+    logLevel: logLevel as LogLevel,
+  }
+}
+
+/** `host:port` (IPv6 as `[::1]:4001`); port 0 is refused (the address must be known to others). */
+/** Raft ticks per election timeout (a tick is one heartbeat interval). */
+export function electionTicksOf(config: ServerAgentConfig): number {
+  return Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)
+}
+
+export function hostPort(text: string, flag: string): HostPort {
+  const address = /^[a-z]+:\/\//.test(text) ? undefined : peerAddress(text)
+  if (address === undefined) invalid(`${flag}: "${text}" is not host:port`)
+  return address
+}
+
+/** A wildcard bind address cannot be dialled; advertise loopback instead. */
+function advertisedHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') invalid(`${flag} is required`)
+  return value
+}
+
+function integer(text: string | undefined, flag: string, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback
+  if (!/^\d+$/.test(text)) invalid(`${flag}: "${text}" is not a whole number`)
+  const value = Number(text)
+  if (value < min || value > max) invalid(`${flag}: ${value} is out of range ${min}..${max}`)
+  return value
+}
+
+function invalid(message: string): never {
+  throw new CairnError('CONFIG_INVALID', message)
+}

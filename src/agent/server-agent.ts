@@ -1,0 +1,154 @@
+/**
+ * ServerAgent: one server member composed from its parts, as `cairn agent --server` runs it.
+ *
+ *   FileStorage(<data-dir>/member) ─┐
+ *   KvStateMachine ─────────────────┼─ RaftNode ── ReplicatedStore ── fastify on --client-addr
+ *   TCP peer transport (--peer-addr)┘
+ *
+ * Start order: storage and Raft first (a new cluster's founders write the bootstrap log from
+ * --initial-cluster on their first start; `existing` starts empty and waits for the leader), then
+ * the HTTP listener, so a client never reaches a member whose store is not running. If any step
+ * fails, what was started is stopped again before the error is rethrown.
+ *
+ * Stop order (stop(), idempotent): /health turns 503, the expiry sweeper and watchers stop, then
+ * the HTTP server closes (no new requests; in-flight ones finish) while RaftNode.stop() hands
+ * leadership to the most caught-up voter and settles every pending request, then storage closes.
+ *
+ * Identity: member id and cluster id derive from (--initial-cluster-token, --name,
+ * --initial-cluster) as in cluster-config.ts, so a restart needs the same three flags.
+ */
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import { ReplicatedStore } from '../kv/replicated-store.ts'
+import { KvStateMachine } from '../kv/state-machine.ts'
+import { bootstrapState } from '../raft/core/bootstrap.ts'
+import type { NodeId } from '../raft/core/types.ts'
+import { encodeMemberContext } from '../raft/member-context.ts'
+import { RaftNode } from '../raft/node.ts'
+import { FileStorage } from '../raft/storage/file-storage.ts'
+import { createPeerTransport } from '../raft/transport/tcp-transport.ts'
+import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
+import { clusterId, memberId } from './cluster-config.ts'
+import { registerLocalRoutes } from './local-routes.ts'
+import type { AgentLogger } from './logger.ts'
+
+/** Largest HTTP request body (DESIGN.md: 1.5 MiB). */
+export const requestBodyBytesMax = 1.5 * 1024 * 1024
+/** Subdirectory of --data-dir holding the Raft WAL and snapshots. */
+export const memberDirName = 'member'
+
+export interface ServerAgent {
+  readonly id: NodeId
+  readonly clusterId: string
+  /** Where the HTTP server listens (resolved). */
+  readonly clientUrl: string
+  readonly store: ReplicatedStore
+  stop(): Promise<void>
+}
+
+export async function startServerAgent(
+  config: ServerAgentConfig,
+  log: AgentLogger,
+  cairnVersion: string,
+): Promise<ServerAgent> {
+  const id = memberId(config.initialClusterToken, config.name)
+  const cid = clusterId(config.initialClusterToken, config.initialCluster)
+  await mkdir(config.dataDir, { recursive: true })
+  const storage = new FileStorage(path.join(config.dataDir, memberDirName))
+  const stateMachine = new KvStateMachine()
+  const node = await RaftNode.start({
+    id,
+    storage,
+    stateMachine,
+    createTransport: (events) =>
+      createPeerTransport({
+        clusterId: cid,
+        memberId: id,
+        listen: config.peerAddr,
+        events,
+        log: log.child({ component: 'transport' }),
+      }),
+    bootstrap: config.initialClusterState === 'new' ? bootstrapOf(config) : undefined,
+    peers: config.initialCluster
+      .filter((m) => m.name !== config.name)
+      .map((m) => ({ id: memberId(config.initialClusterToken, m.name), peerUrl: m.peerUrl })),
+    tickMs: config.heartbeatIntervalMs,
+    heartbeatTicks: 1,
+    electionTicks: electionTicksOf(config),
+    snapshotCount: config.snapshotCount,
+    logger: log.child({ component: 'raft' }),
+  })
+  log.info(
+    { id: id.toString(16), clusterId: cid, recovery: storage.recovery, state: config.initialClusterState },
+    'raft member started',
+  )
+  const store = new ReplicatedStore({ node, stateMachine })
+  let stopping = false
+  const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
+  const app = buildHttp(log)
+  registerLocalRoutes(app, {
+    name: config.name,
+    id,
+    clusterId: cid,
+    peerUrl: config.peerUrl,
+    clientUrl,
+    cairnVersion,
+    store,
+    stopping: () => stopping,
+  })
+  try {
+    await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
+  } catch (error) {
+    store.close()
+    await node.stop().catch(() => {})
+    throw error
+  }
+  log.info({ clientUrl, peerAddr: config.peerAddr }, 'agent serving')
+  let stopped: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true
+      store.close()
+      stateMachine.closeWatchers()
+      await Promise.all([app.close(), node.stop()])
+    })()
+    return stopped
+  }
+  return { id, clusterId: cid, clientUrl, store, stop }
+}
+
+function bootstrapOf(
+  config: ServerAgentConfig,
+): NonNullable<Parameters<typeof RaftNode.start>[0]['bootstrap']> {
+  const founders = config.initialCluster.map((m) => ({
+    id: memberId(config.initialClusterToken, m.name),
+    name: m.name,
+    peerUrl: m.peerUrl,
+  }))
+  const byId = new Map(founders.map((f) => [f.id, f]))
+  const state = bootstrapState(
+    founders.map((f) => f.id),
+    (fid) => {
+      const f = byId.get(fid)
+      return f === undefined
+        ? undefined
+        : encodeMemberContext({ name: f.name, peerUrls: [f.peerUrl], clientUrls: [] })
+    },
+  )
+  return { voters: founders.map((f) => ({ id: f.id, peerUrl: f.peerUrl })), state }
+}
+
+function buildHttp(log: AgentLogger): FastifyInstance {
+  return Fastify({
+    loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: requestBodyBytesMax,
+    forceCloseConnections: 'idle',
+  })
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  return host.includes(':') ? `[${host}]` : host
+}

@@ -1,0 +1,95 @@
+/**
+ * `cairn agent`: parses and checks the flags, then runs a server member until SIGTERM or SIGINT.
+ *
+ * Exit codes: 2 for bad flags (the reason on stderr, nothing started), 1 when the agent could not
+ * start (port in use, unreadable data directory...) or did not stop cleanly, 0 after a graceful
+ * stop. Client mode (`--join`, no `--server`) is a later layer and is refused with exit 2.
+ */
+import type { Command } from 'commander'
+import {
+  agentDefaults,
+  logLevels,
+  parseServerAgentFlags,
+  type ServerAgentFlags,
+} from '../agent/agent-config.ts'
+import { createAgentLogger } from '../agent/logger.ts'
+import { startServerAgent } from '../agent/server-agent.ts'
+import { exitOnSignals } from '../agent/shutdown.ts'
+import { isCairnError } from '../errors.ts'
+
+const d = agentDefaults
+
+export function addAgentCommand(program: Command, version: string): void {
+  program
+    .command('agent')
+    .description('run a Cairn agent on this machine (today: a server member, --server)')
+    .option('--server', 'run as a server member: hold data and take part in Raft (required for now)')
+    .option('--name <name>', "this member's name, unique in the cluster (letters, digits, . _ -)")
+    .option('--data-dir <dir>', "directory for this member's data (created if missing)")
+    .option('--client-addr <host:port>', `HTTP listener for clients (default ${d.clientAddr})`)
+    .option('--peer-addr <host:port>', `TCP listener for other members (default ${d.peerAddr})`)
+    .option(
+      '--initial-cluster <list>',
+      'founding members, name=http://host:port,... (same on every founder; default: this member alone at its --peer-addr)',
+    )
+    .option(
+      '--initial-cluster-state <state>',
+      `new: found the cluster on first start; existing: join one, start empty and wait to be added (default ${d.initialClusterState})`,
+    )
+    .option(
+      '--initial-cluster-token <token>',
+      `cluster name mixed into member and cluster ids (default ${d.initialClusterToken})`,
+    )
+    .option(
+      '--heartbeat-interval <ms>',
+      `leader heartbeat period, one Raft tick (default ${d.heartbeatIntervalMs})`,
+    )
+    .option(
+      '--election-timeout <ms>',
+      `follower wait before campaigning, at least 5 heartbeats (default ${d.electionTimeoutMs})`,
+    )
+    .option('--snapshot-count <n>', `applied entries between two snapshots (default ${d.snapshotCount})`)
+    .option('--log-level <level>', `${logLevels.join('|')} (default ${d.logLevel})`)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Logs are JSON lines on stdout. SIGTERM or SIGINT stops the member gracefully (a leader hands',
+        'leadership over first) and exits 0. A restart needs the same --name, --data-dir,',
+        '--initial-cluster and --initial-cluster-token. See docs/agent.md.',
+        '',
+        'Example (one member of three):',
+        '  cairn agent --server --name n1 --data-dir /var/lib/cairn \\',
+        '    --peer-addr 10.0.0.1:7001 \\',
+        '    --initial-cluster n1=http://10.0.0.1:7001,n2=http://10.0.0.2:7001,n3=http://10.0.0.3:7001',
+      ].join('\n'),
+    )
+    .action(async (flags: ServerAgentFlags & { server?: boolean }) => {
+      process.exitCode = await runAgent(flags, version)
+    })
+}
+
+async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version: string): Promise<number> {
+  if (flags.server !== true) {
+    process.stderr.write('cairn agent: client mode is not implemented yet; pass --server\n')
+    return 2
+  }
+  let config: ReturnType<typeof parseServerAgentFlags>
+  try {
+    config = parseServerAgentFlags(flags)
+  } catch (error) {
+    if (!isCairnError(error, 'CONFIG_INVALID')) throw error
+    process.stderr.write(`cairn agent: ${error.message}\n`)
+    return 2
+  }
+  const log = createAgentLogger(config.logLevel, config.name)
+  try {
+    const agent = await startServerAgent(config, log, version)
+    exitOnSignals(() => agent.stop(), log)
+    return 0
+  } catch (error) {
+    log.error({ err: error }, 'agent failed to start')
+    process.stderr.write(`cairn agent: could not start: ${(error as Error).message}\n`)
+    process.exit(1) // whatever half-started part is left must not keep the process alive
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Proves a single `cairn agent --server` process works as an operator runs it: it starts on the
+ * given ports, /health answers {"health":"true"} once it leads itself, /version answers etcd's
+ * shape, an acknowledged write survives a graceful restart, and SIGTERM (and SIGINT) stop it with
+ * exit code 0. Bad flags are refused before anything starts, with the reason and exit code 2; a
+ * port already in use is an operating failure, exit code 1.
+ */
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AgentCluster, get, http, pollUntil, put, spawnCairn } from './helpers/agent-processes.ts'
+
+const neverCreated = join(tmpdir(), `cairn-agent-never-created-${process.pid}`)
+
+let cluster: AgentCluster | undefined
+
+afterEach(async () => {
+  await cluster?.destroy()
+  cluster = undefined
+})
+
+describe('a single-member agent', () => {
+  it('answers /health and /version, keeps a write across a restart, and exits 0 on SIGTERM and SIGINT', async () => {
+    const c = await AgentCluster.create(1)
+    cluster = c
+    const url = c.clientUrl('m1')
+    c.start('m1')
+    const health = await pollUntil(
+      async () => {
+        const res = await http('GET', `${url}/health`)
+        return res?.status === 200 ? res.body : undefined
+      },
+      '/health 200',
+      30_000,
+      () => c.outputs(),
+    )
+    expect(health).toEqual({ health: 'true' })
+    expect((await http('GET', `${url}/version`))?.body).toMatchObject({
+      etcdserver: '2.3.8',
+      cairn: expect.any(String),
+    })
+    expect(await put(url, 'greeting', 'hello')).toBe(true)
+    expect(await c.kill('m1', 'SIGTERM')).toEqual({ code: 0, signal: null })
+    expect(existsSync(join(c.dir, 'm1', 'member', 'wal'))).toBe(true)
+
+    c.start('m1')
+    expect(
+      await pollUntil(
+        () => get(url, 'greeting'),
+        'the key after restart',
+        30_000,
+        () => c.outputs(),
+      ),
+    ).toBe('hello')
+    expect(await c.kill('m1', 'SIGINT')).toEqual({ code: 0, signal: null })
+  })
+
+  it('exits 1 with a clear message when its client port is taken', async () => {
+    const c = await AgentCluster.create(1)
+    cluster = c
+    const port = Number(new URL(c.clientUrl('m1')).port)
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
+    try {
+      const proc = c.start('m1')
+      expect((await proc.exited).code).toBe(1)
+      expect(proc.output.join('')).toContain('could not start')
+    } finally {
+      blocker.close()
+    }
+  })
+})
+
+describe('cairn agent flags', () => {
+  it('--help explains every flag with its default', async () => {
+    const proc = spawnCairn(['agent', '--help'])
+    expect((await proc.exited).code).toBe(0)
+    const help = proc.output.join('')
+    for (const flag of [
+      '--server',
+      '--name',
+      '--data-dir',
+      '--client-addr',
+      '--peer-addr',
+      '--initial-cluster ',
+      '--initial-cluster-state',
+      '--initial-cluster-token',
+      '--heartbeat-interval',
+      '--election-timeout',
+      '--snapshot-count',
+      '--log-level',
+    ]) {
+      expect(help).toContain(flag)
+    }
+    expect(help).toContain('127.0.0.1:4001')
+    expect(help).toContain('127.0.0.1:7001')
+  })
+
+  it.each([
+    [['agent', '--name', 'a', '--data-dir', neverCreated], 'pass --server'],
+    [['agent', '--server', '--data-dir', neverCreated], '--name is required'],
+    [['agent', '--server', '--name', 'a'], '--data-dir is required'],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--client-addr', 'nope'],
+      '--client-addr',
+    ],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--election-timeout', 'soon'],
+      'whole number',
+    ],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--election-timeout', '100'],
+      'out of range',
+    ],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--initial-cluster', 'b=http://h:1'],
+      'does not list',
+    ],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--initial-cluster-state', 'old'],
+      'new or existing',
+    ],
+    [['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--log-level', 'loud'], '--log-level'],
+    [['agent', '--server', '--bogus'], "unknown option '--bogus'"],
+    [['agent', '--server', '--name'], 'argument missing'],
+  ])('cairn %j exits 2 with a clear reason', async (args, message) => {
+    const proc = spawnCairn(args)
+    expect((await proc.exited).code).toBe(2)
+    expect(proc.output.join('')).toContain(message)
+    expect(existsSync(neverCreated)).toBe(false) // nothing was created
+  })
+})
