@@ -8,7 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { buildEtcdV2Api, type EtcdV2Api, type EtcdV2Limits, raftStatusOf } from '../src/api/etcd-v2/index.ts'
+import {
+  buildEtcdV2Api,
+  type EtcdV2Api,
+  type EtcdV2Limits,
+  etcdV2FrameworkErrors,
+  raftStatusOf,
+} from '../src/api/etcd-v2/index.ts'
 import type { KvConfig } from '../src/kv/limits.ts'
 import { ReplicatedStore } from '../src/kv/replicated-store.ts'
 import { KvStateMachine } from '../src/kv/state-machine.ts'
@@ -91,7 +97,7 @@ export async function startApiCluster(size: number, options: ApiClusterOptions =
         newMemberId: () => nextId++,
         limits: options.limits,
       })
-      const app = Fastify({ logger: false })
+      const app = Fastify({ logger: false, frameworkErrors: etcdV2FrameworkErrors })
       await app.register(api)
       await app.listen({ host: '127.0.0.1', port: Number(new URL(clientUrl(id)).port) })
       return { id, node, sm, store, app, api, url: clientUrl(id) }

@@ -11,6 +11,7 @@
  *   - Limits of this surface (open watches): 300 with HTTP 503 and the limit's name as the cause.
  *   - Anything else is a bug: 300 / 500, logged by the caller.
  */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isCairnError } from '../../errors.ts'
 import { isKvError, type V2ErrorBody, v2HttpStatus } from '../../kv/kv-error.ts'
 
@@ -65,4 +66,20 @@ function httpStatusOf(error: unknown): number | undefined {
 function inEtcdOrder(body: V2ErrorBody): V2ErrorBody {
   const { errorCode, message, cause, index } = body
   return cause === undefined ? { errorCode, message, index } : { errorCode, message, cause, index }
+}
+
+/**
+ * For the server's `frameworkErrors` option (fastify answers these before any route or plugin:
+ * a malformed percent-escape in the URL, a bad Content-Type header): etcd's error body, 210.
+ */
+export function etcdV2FrameworkErrors(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const { status, body } = v2ErrorReply(error)
+  reply
+    .code(status)
+    .type('application/json')
+    .send(`${JSON.stringify(body)}\n`)
 }

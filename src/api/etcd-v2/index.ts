@@ -23,6 +23,7 @@ import { registerStatsRoutes } from './stats-route.ts'
 
 export type { EtcdV2Deps, RaftStatusView } from './deps.ts'
 export { raftStatusOf } from './deps.ts'
+export { etcdV2FrameworkErrors } from './errors.ts'
 export { type EtcdV2Limits, etcdV2LimitsDefault } from './limits.ts'
 
 export interface EtcdV2Api {
