@@ -6,7 +6,7 @@
  *   - kill -9 of the leader under a steady write load loses no acknowledged write, and writes are
  *     acknowledged again within two election timeouts of the kill;
  *   - kill -9 of every member at once, then a restart of all, keeps every acknowledged key.
- * Writes and linearizable reads use the agent's internal /_cairn/kv routes (docs/agent.md).
+ * Writes and linearizable reads use the etcd v2 API (PUT /v2/keys, GET ?quorum=true).
  * Timing: heartbeat 100 ms, election timeout 1,000 ms (etcd's defaults); every wait polls
  * with a deadline.
  */

@@ -10,8 +10,11 @@
  * the HTTP listener, so a client never reaches a member whose store is not running. If any step
  * fails, what was started is stopped again before the error is rethrown.
  *
- * Stop order (stop(), idempotent): /health turns 503, the expiry sweeper and watchers stop, then
- * the HTTP server closes (no new requests; in-flight ones finish) while RaftNode.stop() hands
+ * HTTP: the etcd v2 API (src/api/etcd-v2: /v2/keys, /v2/members, /v2/stats, /health, /version)
+ * and the agent's /_cairn/status (local-routes.ts).
+ *
+ * Stop order (stop(), idempotent): the expiry sweeper and watchers stop, then the HTTP server
+ * closes (open v2 watches end, no new requests, in-flight ones finish) while RaftNode.stop() hands
  * leadership to the most caught-up voter and settles every pending request, then storage closes.
  *
  * Identity: member id and cluster id derive from (--initial-cluster-token, --name,
@@ -20,6 +23,7 @@
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import { buildEtcdV2Api, raftStatusOf } from '../api/etcd-v2/index.ts'
 import { ReplicatedStore } from '../kv/replicated-store.ts'
 import { KvStateMachine } from '../kv/state-machine.ts'
 import { bootstrapState } from '../raft/core/bootstrap.ts'
@@ -35,6 +39,8 @@ import type { AgentLogger } from './logger.ts'
 
 /** Largest HTTP request body (DESIGN.md: 1.5 MiB). */
 export const requestBodyBytesMax = 1.5 * 1024 * 1024
+/** The etcd release whose v2 API shapes the agent answers with (/version). */
+export const etcdVersion = { server: '2.3.8', cluster: '2.3.0' } as const
 /** Subdirectory of --data-dir holding the Raft WAL and snapshots. */
 export const memberDirName = 'member'
 
@@ -84,7 +90,6 @@ export async function startServerAgent(
     'raft member started',
   )
   const store = new ReplicatedStore({ node, stateMachine })
-  let stopping = false
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
   const app = buildHttp(log)
   registerLocalRoutes(app, {
@@ -95,9 +100,20 @@ export async function startServerAgent(
     clientUrl,
     cairnVersion,
     store,
-    stopping: () => stopping,
   })
   try {
+    await app.register(
+      buildEtcdV2Api({
+        store,
+        clusterId: cid,
+        memberId: id,
+        memberName: config.name,
+        peerUrls: [config.peerUrl],
+        clientUrls: [clientUrl],
+        version: etcdVersion,
+        raftStatus: raftStatusOf(node, store),
+      }),
+    )
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
   } catch (error) {
     store.close()
@@ -108,7 +124,6 @@ export async function startServerAgent(
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      stopping = true
       store.close()
       stateMachine.closeWatchers()
       await Promise.all([app.close(), node.stop()])

@@ -176,7 +176,7 @@ export async function http(
     const res = await request(url, {
       method,
       body,
-      headers: body === undefined ? {} : { 'content-type': 'text/plain' },
+      headers: body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' },
       headersTimeout: httpTimeoutMs,
       bodyTimeout: httpTimeoutMs,
     })
@@ -191,16 +191,16 @@ export async function http(
   }
 }
 
-/** Sets a key through the internal write route; true only when the write was acknowledged. */
+/** Sets a key with the etcd v2 API; true only when the write was acknowledged (200 or 201). */
 export async function put(clientUrl: string, key: string, value: string): Promise<boolean> {
-  const res = await http('PUT', `${clientUrl}/_cairn/kv/${key}`, value)
-  return res?.status === 200
+  const res = await http('PUT', `${clientUrl}/v2/keys/${key}`, new URLSearchParams({ value }).toString())
+  return res?.status === 200 || res?.status === 201
 }
 
-/** Linearizable read through the internal route; undefined when absent or unreachable. */
+/** Linearizable read (etcd v2 `quorum=true`); undefined when absent or unreachable. */
 export async function get(clientUrl: string, key: string): Promise<string | undefined> {
-  const res = await http('GET', `${clientUrl}/_cairn/kv/${key}`)
-  return res?.status === 200 ? (res.body as { value: string }).value : undefined
+  const res = await http('GET', `${clientUrl}/v2/keys/${key}?quorum=true`)
+  return res?.status === 200 ? (res.body as { node: { value: string } }).node.value : undefined
 }
 
 export async function pollUntil<T>(
