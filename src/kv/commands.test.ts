@@ -194,6 +194,11 @@ describe('command codec', () => {
     )
   })
 
+  it('an op that is an object whose toString is not a function is refused, not a crash (fuzz finding)', () => {
+    const command = { op: { toString: 0 }, id: 'req-1', now: 1, key: '/a', value: 'v', dir: false }
+    expect(errorOf(() => decodeCommand(packValue(command))).code).toBe('KV_COMMAND_INVALID')
+  })
+
   it('requestIdOf reads the id of a refused command so the proposer can be answered', () => {
     expect(requestIdOf(packValue({ id: 'r-9', op: 'nonsense' }))).toBe('r-9')
     expect(requestIdOf(new Uint8Array([0xc1]))).toBeUndefined()

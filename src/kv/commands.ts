@@ -10,7 +10,7 @@
  * than crash. encodeCommand runs the same checks, so a proposer learns of a bad command before it
  * reaches the log, and only normalized commands (no undefined fields) are encoded.
  */
-import { FieldReader, stringList } from './field-reader.ts'
+import { describeValue, FieldReader, stringList } from './field-reader.ts'
 import { isCleanKey, normalizeKey, rootKey, selfAndAncestors } from './key-path.ts'
 import { KvError } from './kv-error.ts'
 import type { LeaseGrantRequest, LeaseRevokeResult, LeaseState } from './lease-ops.ts'
@@ -200,7 +200,7 @@ function readOtherCommand(r: FieldReader, op: unknown, stamp: Stamp): Command {
     case 'compact':
       return { op, ...stamp, revision: r.integer('revision', 0, Number.MAX_SAFE_INTEGER) }
     default:
-      return r.fail(`unknown op ${JSON.stringify(String(op)).slice(0, 64)}`)
+      return r.fail(`unknown op ${describeValue(op)}`)
   }
 }
 

@@ -104,3 +104,25 @@ export function stringList(reader: FieldReader, name: string, lengthMax: number,
   }
   return list as string[]
 }
+
+/**
+ * A short description of an untrusted value for an error message. Never calls the value's own
+ * methods: String() of a decoded object can throw (a `toString` field that is not a function).
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.slice(0, 64))
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${value}`
+    case 'undefined':
+      return 'undefined'
+    default:
+      if (value === null) return 'null'
+      if (Array.isArray(value)) return 'an array'
+      if (value instanceof Uint8Array) return 'bytes'
+      return `a ${typeof value}`
+  }
+}

@@ -17,7 +17,9 @@
  *   history: { compactedRevision, events: [revision, action, nowMs, refresh, node, prevNode|null][] } }
  * with event nodes as [key, dir, value|null, createdIndex, modifiedIndex, expiresAtMs|null].
  */
+
 import { KvEvent } from './events.ts'
+import { describeValue } from './field-reader.ts'
 import type { KvNode, NodeRecord } from './keyspace.ts'
 import { KvError } from './kv-error.ts'
 import type { Lease } from './leases.ts'
@@ -104,7 +106,7 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotState {
   }
   if (!isPlainObject(decoded)) throw invalid('not a map')
   if (decoded.format !== snapshotFormat)
-    throw invalid(`format ${String(decoded.format)}, expected ${snapshotFormat}`)
+    throw invalid(`format ${describeValue(decoded.format)}, expected ${snapshotFormat}`)
   const history = decoded.history
   if (!isPlainObject(history)) throw invalid('history is not a map')
   return {
@@ -172,7 +174,7 @@ function decodeMember(r: unknown[]): Member {
 
 function decodeEvent(r: unknown[]): KvEvent {
   const action = r[1]
-  if (!writeActions.includes(action as V2WriteAction)) throw invalid(`event action ${String(action)}`)
+  if (!writeActions.includes(action as V2WriteAction)) throw invalid(`event action ${describeValue(action)}`)
   const node = decodeView(r[4], 'event node')
   const prevNode = r[5] === null ? undefined : decodeView(r[5], 'event prevNode')
   const revision = int(r[0], 'event revision')
