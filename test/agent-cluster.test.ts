@@ -129,6 +129,7 @@ describe('a 3-member cluster of cairn agent processes', () => {
     )
     const acked = await load.stop()
     const recoveryMs = firstAfter.ackedAt - killedAt
+    console.info(`leader ${leader} killed: writes acknowledged again after ${recoveryMs} ms`)
     expect(recoveryMs).toBeLessThanOrEqual(2 * c.timing.electionMs)
 
     c.start(leader) // the killed member comes back from its own disk and catches up

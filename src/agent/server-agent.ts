@@ -23,7 +23,7 @@
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
-import { buildEtcdV2Api, raftStatusOf } from '../api/etcd-v2/index.ts'
+import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import { ReplicatedStore } from '../kv/replicated-store.ts'
 import { KvStateMachine } from '../kv/state-machine.ts'
 import { bootstrapState } from '../raft/core/bootstrap.ts'
@@ -160,6 +160,8 @@ function buildHttp(log: AgentLogger): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: requestBodyBytesMax,
     forceCloseConnections: 'idle',
+    // Malformed URLs and content types get etcd's error body, like every other v2 error.
+    frameworkErrors: etcdV2FrameworkErrors,
   })
 }
 
