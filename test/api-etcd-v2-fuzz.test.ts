@@ -65,9 +65,15 @@ describe('etcd v2 API under random input', () => {
               contentType === 'application/json' ? JSON.stringify(form) : new URLSearchParams(form).toString()
             if (contentType !== undefined) init.headers = { 'content-type': contentType }
           }
-          const response = await fetch(`${base}/v2/keys${key}${qs === '' ? '' : `?${qs}`}`, init)
+          const url = new URL(`${base}/v2/keys${key}${qs === '' ? '' : `?${qs}`}`)
+          const response = await fetch(url, init)
           const text = await response.text()
           if (response.status === 405) return
+          // The client resolves dot segments: `/v2/keys/a/../..` leaves the keys API (a plain 404).
+          if (!url.pathname.startsWith('/v2/keys')) {
+            expect(response.status).toBe(404)
+            return
+          }
           expect(response.status).toBeLessThan(500)
           if (method === 'HEAD') return
           const body = JSON.parse(text)

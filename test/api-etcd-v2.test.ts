@@ -281,4 +281,22 @@ describe('etcd v2 API on three members', () => {
     const after = (await v2(base, 'GET', '/v2/members')).json as { members: unknown[] }
     expect(after.members).toHaveLength(3)
   })
+
+  it('without a quorum, writes answer 300 Raft Internal Error and /health turns false', async () => {
+    const [survivor, ...others] = cluster.members as [(typeof cluster.members)[0], ...typeof cluster.members]
+    for (const m of others) {
+      await m.app.close()
+      m.store.close()
+      await m.node.stop()
+    }
+    const set = await v2(survivor.url, 'PUT', '/v2/keys/lost', { value: 'v' })
+    expect(set.status).toBe(500)
+    expect(set.json).toMatchObject({ errorCode: 300, message: 'Raft Internal Error', index: 0 })
+    expect((set.json as { cause: string }).cause).toMatch(/timed out|no leader/)
+    await waitFor(() => survivor.node.leader === 0, 'the leader to step down', 10_000)
+    const health = await v2(survivor.url, 'GET', '/health')
+    expect(health.status).toBe(503)
+    expect(health.json).toEqual({ health: 'false' })
+    expect((await v2(survivor.url, 'GET', '/v2/members/leader')).status).toBe(503)
+  })
 })
