@@ -26,6 +26,8 @@ export interface NemesisHost {
   membership(): ConfState
   readonly partitioned: boolean
   crash(node: SimNode, mode: CrashMode): void
+  /** Freezes an up node for `ticks` ticks (see SimNode.pausedUntil). */
+  pause(node: SimNode, ticks: number): void
   restart(node: SimNode): void
   partition(shape: PartitionShape, links: Link[]): void
   heal(): void
@@ -56,6 +58,7 @@ export class Nemesis {
     this.#partitions(host)
     this.#restarts(host)
     if (this.#prng.chance(this.#scenario.crashProbability)) this.#crashOne(host)
+    if (this.#prng.chance(this.#scenario.pauseProbability)) this.#pauseOne(host)
     if (this.#prng.chance(this.#scenario.membershipProbability)) this.#membershipStep(host)
     if (this.#prng.chance(this.#scenario.transferProbability)) this.#transfer(host)
   }
@@ -94,10 +97,24 @@ export class Nemesis {
     }
   }
 
+  /** Pauses count against the crash budget: a frozen voter is as unavailable as a crashed one. */
+  #pauseOne(host: NemesisHost): void {
+    const voters = host.membership().voters
+    const nodes = host.nodes()
+    const unavailable = nodes.filter((n) => (!n.up || n.paused(host.now)) && voters.includes(n.id)).length
+    const budget = Math.floor((voters.length - 1) / 2)
+    const candidates = nodes.filter(
+      (n) => n.up && !n.paused(host.now) && (!voters.includes(n.id) || unavailable < budget),
+    )
+    if (candidates.length === 0) return
+    const node = this.#prng.pick(candidates)
+    host.pause(node, this.#prng.int(1, this.#scenario.electionTicks * 4))
+  }
+
   #crashOne(host: NemesisHost): void {
     const voters = host.membership().voters
     const nodes = host.nodes()
-    const downVoters = nodes.filter((n) => !n.up && voters.includes(n.id)).length
+    const downVoters = nodes.filter((n) => (!n.up || n.paused(host.now)) && voters.includes(n.id)).length
     const budget = Math.floor((voters.length - 1) / 2)
     const candidates = nodes.filter((n) => n.up && (!voters.includes(n.id) || downVoters < budget))
     if (candidates.length === 0) return

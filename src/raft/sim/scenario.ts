@@ -27,6 +27,8 @@ export interface Scenario {
   inflightMsgsMax: number
   uncommittedBytesMax: number
   readsPendingMax: number
+  /** Per tick: freeze one node (no ticks, no Readies, messages held) for up to 4 election timeouts. */
+  pauseProbability: number
   snapshotRetainedEntries: number
   learnerLagEntriesMax: number
 
@@ -159,6 +161,8 @@ export function drawScenario(prng: Prng, overrides: Partial<Scenario> = {}): Sce
     opTimeoutTicks: electionTicks * 4,
     membershipProbability: on(0.5) ? prng.float() * 0.02 : 0,
     transferProbability: on(0.4) ? prng.float() * 0.01 : 0,
+    // Drawn last, so adding it left every earlier knob of every seed as it was.
+    pauseProbability: on(0.4) ? prng.float() * 0.01 : 0,
   }
   return { ...drawn, ...overrides }
 }

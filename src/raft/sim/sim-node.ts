@@ -135,9 +135,17 @@ export class SimNode {
   }
 
   /** Loses everything but the disk. */
+  /** Frozen (a GC or SIGSTOP pause) until this tick: no ticks, no Readies, messages held. */
+  pausedUntil = 0
+
+  paused(now: number): boolean {
+    return this.state === 'up' && now < this.pausedUntil
+  }
+
   crash(why: string): void {
     if (this.state !== 'up') return
     this.state = 'down'
+    this.pausedUntil = 0
     this.#core = undefined
     this.#app = undefined
     this.#heldReads = []

@@ -18,6 +18,7 @@ export interface SimStats {
   /** Torn crashes that left part of a Ready's entries or snapshot on disk, but not all of it. */
   tornWritesPartial: number
   crashesLossy: number
+  pauses: number
   restarts: number
   partitions: number
   snapshotsDelivered: number
@@ -45,6 +46,7 @@ export function emptyStats(): SimStats {
     crashesTorn: 0,
     tornWritesPartial: 0,
     crashesLossy: 0,
+    pauses: 0,
     restarts: 0,
     partitions: 0,
     snapshotsDelivered: 0,

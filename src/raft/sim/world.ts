@@ -40,6 +40,9 @@ export interface WorldOptions {
 
 export type Phase = 'faults' | 'liveness'
 
+/** Messages held for one frozen node; past it they are lost (a real socket buffer is finite too). */
+const heldMessagesMax = 4096
+
 export class World implements NodeHost, WorkloadHost, NemesisHost {
   now = 0
   steps = 0
@@ -58,6 +61,7 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
   #membership: ConfState
   #membershipApplied = 0
   #lossyCrashes: SimNode[] = []
+  readonly #held = new Map<NodeId, Envelope[]>()
   #unreachableReported = new Set<number>()
 
   constructor(seedPrng: Prng, options: WorldOptions) {
@@ -113,9 +117,12 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     this.#unreachableReported.clear()
     if (this.phase === 'faults') this.#nemesis.act(this)
     this.workload.tick(this)
+    // A resumed process may serve a buffered client request before it reads its peers' messages
+    // (etcd #20418: stale reads after a pause), so clients reach it before its held messages do.
+    this.#resumePaused()
     for (const envelope of this.network.takeDue(this.now)) this.#deliver(envelope)
     this.#handleLost()
-    for (const node of this.#prng.shuffled(this.#upNodes())) {
+    for (const node of this.#prng.shuffled(this.#activeNodes())) {
       for (let due = node.ticksDue(); due > 0 && node.up; due--) {
         node.core.tick()
         this.#afterEvent(node)
@@ -127,7 +134,7 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     }
     this.#lossyCrashes = []
     this.#handleLost()
-    for (const node of this.#upNodes()) {
+    for (const node of this.#activeNodes()) {
       node.deferReadies = false
       node.drainReady()
     }
@@ -136,7 +143,7 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
 
   #afterEvent(node: SimNode): void {
     this.steps++
-    if (!node.up || node.deferReadies) return
+    if (!node.up || node.deferReadies || node.paused(this.now)) return
     const p = this.scenario.readyDeferProbability
     if (p > 0 && this.#prng.chance(p)) {
       this.#stats.readiesDeferred++
@@ -150,6 +157,13 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     const node = this.#nodes.get(m.to)
     if (node === undefined || !node.up) {
       this.#lost(envelope, 'blocked')
+      return
+    }
+    if (node.paused(this.now)) {
+      const held = this.#held.get(node.id) ?? []
+      if (held.length >= heldMessagesMax) this.#lost(envelope, 'blocked')
+      else held.push(envelope)
+      this.#held.set(node.id, held)
       return
     }
     this.trace.deliver(this.now, m)
@@ -220,6 +234,7 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     for (const node of this.nodes()) {
       node.tearNextReady = undefined
       node.deferReadies = false
+      node.pausedUntil = 0 // held messages are delivered at the next tick
       if (!this.#isMember(node.id)) node.decommission()
       else if (!node.up) this.restart(node)
     }
@@ -294,7 +309,25 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
   // ----- WorkloadHost and NemesisHost -----------------------------------------------------------
 
   clientTargets(): SimNode[] {
-    return this.#upNodes()
+    return this.#activeNodes() // a client cannot reach a frozen process
+  }
+
+  pause(node: SimNode, ticks: number): void {
+    node.pausedUntil = this.now + ticks
+    this.#stats.pauses++
+    this.trace.note(this.now, node.id, `pause for ${ticks} ticks`)
+  }
+
+  /** Resumed nodes get the messages held for them, in arrival order; crashed ones lose them. */
+  #resumePaused(): void {
+    for (const [id, held] of this.#held) {
+      const node = this.#nodes.get(id)
+      if (node !== undefined && node.up && node.paused(this.now)) continue
+      this.#held.delete(id)
+      if (node !== undefined && node.up)
+        this.trace.note(this.now, id, `resume with ${held.length} held messages`)
+      for (const envelope of held) this.#deliver(envelope)
+    }
   }
 
   clientCalled(node: SimNode): void {
@@ -411,6 +444,11 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
       learnerLagEntriesMax: s.learnerLagEntriesMax,
       plantedBugs: this.#plantedBugs,
     })
+  }
+
+  /** Up and not frozen. */
+  #activeNodes(): SimNode[] {
+    return this.#upNodes().filter((n) => !n.paused(this.now))
   }
 
   #upNodes(): SimNode[] {
