@@ -136,7 +136,7 @@ async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 
   }
 }
 
-function valueOf(member: Member, key: string): string | undefined {
+function readValue(member: Member, key: string): string | undefined {
   try {
     return member.sm.v2Get(key).node.value
   } catch {
@@ -163,14 +163,14 @@ describe('a 3-member cluster with real storage, TCP transport and the kv state m
     expect(results.every((r) => (r as { ok?: boolean }).ok === true)).toBe(true)
     for (const member of cluster.members.values()) {
       await member.node.readIndex()
-      for (let i = 0; i < 60; i++) expect(valueOf(member, `/k${i}`)).toBe(`v${i}`)
+      for (let i = 0; i < 60; i++) expect(readValue(member, `/k${i}`)).toBe(`v${i}`)
     }
     for (const id of cluster.ids) await cluster.stop(id)
     for (const id of cluster.ids) await cluster.start(id)
     await cluster.leader()
     for (const member of cluster.members.values()) {
       await member.node.readIndex()
-      for (let i = 0; i < 60; i++) expect(valueOf(member, `/k${i}`)).toBe(`v${i}`)
+      for (let i = 0; i < 60; i++) expect(readValue(member, `/k${i}`)).toBe(`v${i}`)
     }
   })
 
@@ -189,8 +189,8 @@ describe('a 3-member cluster with real storage, TCP transport and the kv state m
     // Compaction kept snapshotRetainedEntries (5,000) behind the snapshot; 6,000 writes go past it.
     const back = await cluster.start(lagging.id, { snapshotCount: 50 })
     expect(back.restores).toBe(0) // it stopped before its first snapshot: nothing on its disk
-    await waitFor(() => (valueOf(back, '/s5999') === 'x5999' ? true : undefined), 'catch-up', 20_000)
-    expect(valueOf(back, '/s0')).toBe('x0')
+    await waitFor(() => (readValue(back, '/s5999') === 'x5999' ? true : undefined), 'catch-up', 20_000)
+    expect(readValue(back, '/s0')).toBe('x0')
     expect(back.restores).toBe(1) // caught up through the leader's snapshot, not from appends
   })
 
@@ -213,11 +213,11 @@ describe('a 3-member cluster with real storage, TCP transport and the kv state m
     const probe = await next.store.write({ op: 'v2.set', key: '/probe', value: 'p', dir: false })
     expect(probe).toMatchObject({ ok: true })
     await next.node.readIndex()
-    expect(valueOf(next, '/ttl')).toBe('x')
+    expect(readValue(next, '/ttl')).toBe('x')
     c.now += 200 // past the original deadline, well before a restarted one
     for (const member of c.members.values()) {
       await waitFor(
-        () => (valueOf(member, '/ttl') === undefined ? true : undefined),
+        () => (readValue(member, '/ttl') === undefined ? true : undefined),
         'expiry on every member',
       )
     }

@@ -886,7 +886,10 @@ export class RaftCore {
   #handleAppendResponse(m: AppendResponseMessage): void {
     const pr = this.#progress.get(m.from)
     if (pr === undefined) return
-    if (!m.reject && m.index > this.#log.lastIndex()) return this.#refuse(m, 'acknowledges beyond our log')
+    if (!m.reject && m.index > this.#log.lastIndex()) {
+      this.#refuse(m, 'acknowledges beyond our log')
+      return
+    }
     pr.recentActive = true
     if (m.reject) {
       const hint = m.logTerm > 0 ? this.#log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint
@@ -989,7 +992,10 @@ export class RaftCore {
   }
 
   #handleHeartbeat(m: HeartbeatMessage): void {
-    if (m.commit > this.#log.lastIndex()) return this.#refuse(m, 'commits beyond our log')
+    if (m.commit > this.#log.lastIndex()) {
+      this.#refuse(m, 'commits beyond our log')
+      return
+    }
     this.#log.commitTo(m.commit)
     this.#send({ type: 'heartbeatResp', to: m.from, readRound: m.readRound })
   }

@@ -322,10 +322,9 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
   #resumePaused(): void {
     for (const [id, held] of this.#held) {
       const node = this.#nodes.get(id)
-      if (node !== undefined && node.up && node.paused(this.now)) continue
+      if (node?.up && node.paused(this.now)) continue
       this.#held.delete(id)
-      if (node !== undefined && node.up)
-        this.trace.note(this.now, id, `resume with ${held.length} held messages`)
+      if (node?.up) this.trace.note(this.now, id, `resume with ${held.length} held messages`)
       for (const envelope of held) this.#deliver(envelope)
     }
   }
