@@ -10,6 +10,7 @@
  * Timing: heartbeat 100 ms, election timeout 1,000 ms (etcd's defaults); every wait polls
  * with a deadline.
  */
+import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AgentCluster, get, http, pollUntil, put, status } from './helpers/agent-processes.ts'
 
@@ -102,6 +103,40 @@ describe('a 3-member cluster of cairn agent processes', () => {
     }
   })
 
+  it('every member publishes its client URL through the log, so etcdctl can sync the member list', async () => {
+    const c = await AgentCluster.create(3)
+    cluster = c
+    c.startAll()
+    await c.leader()
+    const first = c.clientUrl(c.names[0] as string)
+    const members = await pollUntil(
+      async () => {
+        const body = (await http('GET', `${first}/v2/members`))?.body as
+          | { members: { name: string; clientURLs: string[] }[] }
+          | undefined
+        const all = body?.members ?? []
+        return all.length === 3 && all.every((m) => m.clientURLs.length === 1) ? all : undefined
+      },
+      'published client URLs',
+      10_000,
+    )
+    expect(members.map((m) => m.clientURLs[0]).sort()).toEqual(c.names.map((n) => c.clientUrl(n)).sort())
+    if (!etcdctlAvailable()) {
+      console.log('etcdctl not installed: skipping the etcdctl member-sync check (CI installs etcd-client)')
+      return
+    }
+    // Without --no-sync, etcdctl first reads /v2/members and talks to the client URLs it finds.
+    const env = { ...process.env, ETCDCTL_API: '2' }
+    const set = spawnSync('etcdctl', ['--endpoints', first, 'set', '/synced', 'yes'], {
+      env,
+      encoding: 'utf8',
+    })
+    expect(set.stderr).toBe('')
+    expect(set.stdout.trim()).toBe('yes')
+    const got = spawnSync('etcdctl', ['--endpoints', first, 'get', '/synced'], { env, encoding: 'utf8' })
+    expect(got.stdout.trim()).toBe('yes')
+  })
+
   it('kill -9 of the leader under write load loses no acknowledged write; writes succeed again within 2 election timeouts', async () => {
     const c = await AgentCluster.create(3)
     cluster = c
@@ -156,3 +191,7 @@ describe('a 3-member cluster of cairn agent processes', () => {
     expect(await missing(c, acked)).toEqual([])
   })
 })
+
+function etcdctlAvailable(): boolean {
+  return spawnSync('etcdctl', ['--version'], { stdio: 'ignore' }).status === 0
+}

@@ -36,6 +36,7 @@ import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
+import { publishSelf } from './publish.ts'
 
 /** Largest HTTP request body (DESIGN.md: 1.5 MiB). */
 export const requestBodyBytesMax = 1.5 * 1024 * 1024
@@ -121,9 +122,17 @@ export async function startServerAgent(
     throw error
   }
   log.info({ clientUrl, peerAddr: config.peerAddr }, 'agent serving')
+  const publisher = publishSelf(store, {
+    id,
+    name: config.name,
+    peerUrls: [config.peerUrl],
+    clientUrls: [clientUrl],
+  })
+  void publisher.done.then(() => log.info({ clientUrl }, 'member attributes published'))
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      publisher.stop()
       store.close()
       stateMachine.closeWatchers()
       await Promise.all([app.close(), node.stop()])

@@ -1,0 +1,76 @@
+/**
+ * A member publishes its own attributes (name, peer and client URLs) through the log after it
+ * starts, as etcd members do: `--initial-cluster` tells every founder the others' peer URLs but
+ * not their client URLs, and clients (`etcdctl` syncs the member list before anything else) need
+ * those. The record is replicated state, so every member answers /v2/members the same way.
+ *
+ * Invariants: at most one publish proposal is in flight; it stops once the recorded attributes
+ * equal this member's, or when stopped; retries back off up to publishRetryMsMax.
+ */
+import type { ReplicatedStore } from '../kv/replicated-store.ts'
+
+/** Longest wait between two publish attempts. */
+export const publishRetryMsMax = 2_000
+
+export interface SelfAttributes {
+  id: number
+  name: string
+  peerUrls: string[]
+  clientUrls: string[]
+}
+
+export interface Publisher {
+  /** Resolves once the attributes are recorded (or the publisher stopped). */
+  readonly done: Promise<void>
+  stop(): void
+}
+
+export function publishSelf(store: ReplicatedStore, self: SelfAttributes): Publisher {
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  let wake: (() => void) | undefined
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve
+      timer = setTimeout(resolve, ms)
+      timer.unref?.()
+    })
+  const done = (async () => {
+    let delayMs = 50
+    while (!stopped && !isRecorded(store, self)) {
+      if (store.node.leader !== 0) {
+        try {
+          const { id, ...attributes } = self
+          await store.write({ op: 'member.update', nodeId: id, ...attributes })
+          continue
+        } catch {
+          // No quorum yet, or the leader changed: try again after a pause.
+        }
+      }
+      await sleep(delayMs)
+      delayMs = Math.min(delayMs * 2, publishRetryMsMax)
+    }
+  })()
+  return {
+    done,
+    stop() {
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
+      wake?.()
+    },
+  }
+}
+
+function isRecorded(store: ReplicatedStore, self: SelfAttributes): boolean {
+  const member = store.stateMachine.members().find((m) => m.id === self.id)
+  if (member === undefined) return false
+  return (
+    member.name === self.name &&
+    sameList(member.peerUrls, self.peerUrls) &&
+    sameList(member.clientUrls, self.clientUrls)
+  )
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
