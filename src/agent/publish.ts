@@ -9,8 +9,10 @@
  */
 import type { ReplicatedStore } from '../kv/replicated-store.ts'
 
-/** Longest wait between two publish attempts. */
+/** Longest wait between two failed publish attempts. */
 export const publishRetryMsMax = 2_000
+/** How often to look for a leader before the first attempt. */
+export const publishLeaderPollMs = 25
 
 export interface SelfAttributes {
   id: number
@@ -36,19 +38,21 @@ export function publishSelf(store: ReplicatedStore, self: SelfAttributes): Publi
       timer.unref?.()
     })
   const done = (async () => {
-    let delayMs = 50
+    let retryMs = publishLeaderPollMs
     while (!stopped && !isRecorded(store, self)) {
-      if (store.node.leader !== 0) {
-        try {
-          const { id, ...attributes } = self
-          await store.write({ op: 'member.update', nodeId: id, ...attributes })
-          continue
-        } catch {
-          // No quorum yet, or the leader changed: try again after a pause.
-        }
+      if (store.node.leader === 0) {
+        await sleep(publishLeaderPollMs) // waiting for an election: look again soon
+        continue
       }
-      await sleep(delayMs)
-      delayMs = Math.min(delayMs * 2, publishRetryMsMax)
+      try {
+        const { id, ...attributes } = self
+        await store.write({ op: 'member.update', nodeId: id, ...attributes })
+        continue
+      } catch {
+        // No quorum yet, or the leader changed: back off before trying again.
+      }
+      await sleep(retryMs)
+      retryMs = Math.min(retryMs * 2, publishRetryMsMax)
     }
   })()
   return {
