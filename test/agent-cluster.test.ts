@@ -13,6 +13,7 @@
 import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AgentCluster, get, http, pollUntil, put, status } from './helpers/agent-processes.ts'
+import { etcdctlAvailable } from './helpers/etcd.ts'
 
 let cluster: AgentCluster | undefined
 
@@ -191,7 +192,3 @@ describe('a 3-member cluster of cairn agent processes', () => {
     expect(await missing(c, acked)).toEqual([])
   })
 })
-
-function etcdctlAvailable(): boolean {
-  return spawnSync('etcdctl', ['--version'], { stdio: 'ignore' }).status === 0
-}

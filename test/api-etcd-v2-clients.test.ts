@@ -5,10 +5,11 @@
  *   - `etcdctl` in v2 mode (ETCDCTL_API=2, --no-sync): set, get, mk, mkdir, ls, update, rm, rmdir,
  *     watch, member list, cluster-health; skipped with a message when etcdctl is not installed.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiCluster, startApiCluster } from './api-harness.ts'
+import { etcdctlAvailable } from './helpers/etcd.ts'
 
 const require = createRequire(import.meta.url)
 /** What these tests read from node-etcd's parsed replies. */
@@ -95,7 +96,7 @@ describe('node-etcd', () => {
   })
 })
 
-const haveEtcdctl = spawnSync('etcdctl', ['--help'], { stdio: 'ignore' }).status === 0
+const haveEtcdctl = etcdctlAvailable()
 if (!haveEtcdctl) console.warn('api-etcd-v2-clients: etcdctl is not installed; the etcdctl tests are skipped')
 
 /** Runs etcdctl asynchronously (the server is in this process: a sync spawn would block it). */

@@ -14,6 +14,12 @@ export function etcdAvailable(): boolean {
   return spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0
 }
 
+/** Debian's etcd-client in v2 mode (its default v3 mode has no --version flag). */
+export function etcdctlAvailable(): boolean {
+  const env = { ...process.env, ETCDCTL_API: '2' }
+  return spawnSync('etcdctl', ['--version'], { stdio: 'ignore', env }).status === 0
+}
+
 export interface EtcdCluster {
   clientUrls: string[]
   stop(): Promise<void>
