@@ -1,5 +1,6 @@
 /**
- * The `cairn` command. Subcommands arrive with the layers they drive: `sim`, `agent`, `dev`.
+ * The `cairn` command. Subcommands arrive with the layers they drive: `sim`, `agent`, `dev`, and the
+ * client commands `kv`, `member`, `status` (they talk to a running agent's HTTP API).
  * Each subcommand sets an exit code; this file only parses and dispatches.
  *
  * Exit codes: 0 success, 1 operating failure, 2 bad arguments (commander's own parse errors
@@ -10,6 +11,9 @@ import { Command, CommanderError } from 'commander'
 import { runSimCommand } from '../raft/sim/cli.ts'
 import { addAgentCommand } from './agent-command.ts'
 import { addDevCommand } from './dev-command.ts'
+import { addKvCommand } from './kv-command.ts'
+import { addMemberCommand } from './member-command.ts'
+import { addStatusCommand } from './status-command.ts'
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -37,6 +41,9 @@ export function buildProgram(): Command {
 
   addAgentCommand(program, packageJson.version)
   addDevCommand(program)
+  addKvCommand(program)
+  addMemberCommand(program)
+  addStatusCommand(program)
   return program
 }
 

@@ -1,0 +1,234 @@
+/**
+ * Proves the client commands of `cairn` (kv, member, status) against a real agent: a one-member
+ * cluster runs as a child process on random loopback ports (never 4001) and ./bin/cairn runs as
+ * another, exactly as a user types it. Checked: the printed values and JSON of every kv command,
+ * a watch that sees a put made after it started, the member table and status lines, and the
+ * failure contract — an etcd error is `Error: <message> (<cause>)` with exit 1, an unreachable
+ * endpoint names itself with the hint and exits 1, bad flags exit 2.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AgentCluster, cairnBin, http, pollUntil, put } from './helpers/agent-processes.ts'
+import { freePorts } from './helpers/ports.ts'
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+function cairn(args: string[], env: Record<string, string> = {}): Run {
+  const result = spawnSync(process.execPath, [cairnBin, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, CAIRN_ENDPOINT: '', ...env },
+  })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+let cluster: AgentCluster | undefined
+
+afterEach(async () => {
+  await cluster?.destroy()
+  cluster = undefined
+})
+
+/** A one-member cluster with a leader; returns its client URL. */
+async function startAgent(): Promise<string> {
+  cluster = await AgentCluster.create(1)
+  cluster.startAll()
+  await cluster.leader()
+  return cluster.clientUrl('m1')
+}
+
+describe('cairn kv', () => {
+  it('put, get, ls, rm round-trip, in table and json output', async () => {
+    const url = await startAgent()
+    const e = ['--endpoint', url]
+    expect(cairn(['kv', 'put', '/app/db', 'postgres://x', ...e])).toMatchObject({
+      code: 0,
+      stdout: 'postgres://x\n',
+    })
+    expect(cairn(['kv', 'put', 'app/cache/size', '64', ...e]).code).toBe(0)
+    expect(cairn(['kv', 'get', 'app/db', ...e])).toMatchObject({ code: 0, stdout: 'postgres://x\n' })
+
+    const json = cairn(['kv', 'get', '/app/db', '-o', 'json', ...e])
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({ key: '/app/db', value: 'postgres://x', modifiedIndex: 1 })
+
+    expect(cairn(['kv', 'ls', '/app', ...e]).stdout).toBe('/app/cache/\n/app/db\n')
+    expect(cairn(['kv', 'ls', '--recursive', ...e]).stdout).toBe(
+      '/app/\n/app/cache/\n/app/cache/size\n/app/db\n',
+    )
+    const lsJson = JSON.parse(cairn(['kv', 'ls', 'app', '-o', 'json', ...e]).stdout)
+    expect(lsJson).toMatchObject({ key: '/app', dir: true })
+    expect(lsJson.nodes.map((n: { key: string }) => n.key)).toEqual(['/app/cache', '/app/db'])
+
+    const notEmpty = cairn(['kv', 'rm', 'app', ...e])
+    expect(notEmpty.code).toBe(1)
+    expect(notEmpty.stderr).toBe('Error: Not a file (/app)\n')
+    expect(cairn(['kv', 'rm', 'app', '--recursive', ...e])).toMatchObject({
+      code: 0,
+      stdout: 'deleted /app\n',
+    })
+    expect(cairn(['kv', 'ls', ...e])).toMatchObject({ code: 0, stdout: '' })
+  })
+
+  it('put --ttl sets an expiring key; rm --dir removes an empty directory', async () => {
+    const url = await startAgent()
+    const e = ['--endpoint', url]
+    const withTtl = JSON.parse(cairn(['kv', 'put', 'lease', 'x', '--ttl', '60', '-o', 'json', ...e]).stdout)
+    expect(withTtl).toMatchObject({ action: 'set', node: { key: '/lease', value: 'x', ttl: 60 } })
+    expect(withTtl.node.expiration).toBeTypeOf('string')
+    expect(cairn(['kv', 'put', 'lease', 'x', '--ttl', 'soon', ...e]).code).toBe(2)
+
+    expect((await http('PUT', `${url}/v2/keys/empty`, 'dir=true'))?.status).toBe(201)
+    expect(cairn(['kv', 'rm', 'empty', '--dir', ...e])).toMatchObject({ code: 0, stdout: 'deleted /empty\n' })
+  })
+
+  it('a missing key exits 1 with the etcd message and cause', async () => {
+    const url = await startAgent()
+    const run = cairn(['kv', 'get', 'nope'], { CAIRN_ENDPOINT: url }) // the endpoint from the environment
+    expect(run).toMatchObject({ code: 1, stdout: '', stderr: 'Error: Key not found (/nope)\n' })
+  })
+
+  it('watch prints the first change made after it started, then exits', async () => {
+    const url = await startAgent()
+    const watch = spawn(process.execPath, [cairnBin, 'kv', 'watch', 'jobs', '--recursive', '--endpoint', url])
+    let stdout = ''
+    watch.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+    const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)))
+    try {
+      await pollUntil(
+        async () => ((await storeWatchers(url)) === 1 ? true : undefined),
+        'the watch to be registered',
+        20_000,
+      )
+      expect(await put(url, 'jobs/1', 'build')).toBe(true)
+      expect(await exited).toBe(0)
+      expect(stdout).toBe('set /jobs/1 build\n')
+    } finally {
+      watch.kill('SIGKILL')
+    }
+  })
+
+  it('watch --forever follows modifiedIndex + 1 and misses no event between polls', async () => {
+    const url = await startAgent()
+    const args = ['kv', 'watch', 'k', '--forever', '-o', 'json', '--endpoint', url]
+    const watch = spawn(process.execPath, [cairnBin, ...args])
+    let stdout = ''
+    watch.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+    try {
+      await pollUntil(
+        async () => ((await storeWatchers(url)) === 1 ? true : undefined),
+        'the watch to be registered',
+        20_000,
+      )
+      // Three writes back to back: the second and third land while the CLI is between polls.
+      for (const v of ['a', 'b', 'c']) expect(await put(url, 'k', v)).toBe(true)
+      const lines = await pollUntil(
+        async () => {
+          const l = stdout.split('\n').filter((s) => s !== '')
+          return l.length >= 3 ? l : undefined
+        },
+        'three events',
+        20_000,
+      )
+      expect(lines.map((l) => JSON.parse(l).node.value)).toEqual(['a', 'b', 'c'])
+      expect(watch.exitCode).toBe(null)
+    } finally {
+      watch.kill('SIGKILL')
+    }
+  })
+})
+
+describe('cairn member and status', () => {
+  it('member list shows the member and marks the leader; -o json parses', async () => {
+    const url = await startAgent()
+    await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
+    const table = cairn(['member', 'list', '--endpoint', url])
+    expect(table.code).toBe(0)
+    const [header, row] = table.stdout.trim().split('\n')
+    expect(header).toMatch(/^ID\s+NAME\s+PEER URLS\s+CLIENT URLS\s+LEADER$/)
+    expect(row).toMatch(new RegExp(`^[0-9a-f]+\\s+m1\\s+http://127\\.0\\.0\\.1:\\d+\\s+${url}\\s+\\*$`))
+
+    const json = JSON.parse(cairn(['member', 'list', '-o', 'json', '--endpoint', url]).stdout)
+    expect(json.members).toHaveLength(1)
+    expect(json.members[0]).toMatchObject({ name: 'm1', clientURLs: [url] })
+    expect(json.leader).toBe(json.members[0].id)
+  })
+
+  it('member add prints the new id and the flags that start it; errors come from the API', async () => {
+    const url = await startAgent()
+    const [port] = await freePorts(1)
+    const peerUrl = `http://127.0.0.1:${port}`
+    const added = cairn(['member', 'add', 'm2', peerUrl, '--endpoint', url])
+    expect(added.stderr).toBe('')
+    expect(added.code).toBe(0)
+    expect(added.stdout).toMatch(new RegExp(`^added member [0-9a-f]+ \\(m2, ${peerUrl}\\)`))
+    expect(added.stdout).toContain(
+      `cairn agent --server --name m2 --data-dir <dir> --peer-addr 127.0.0.1:${port} --initial-cluster-state existing --initial-cluster m1=http://127.0.0.1:`,
+    )
+    expect(added.stdout).toContain(`,m2=${peerUrl}`)
+
+    const again = cairn(['member', 'add', 'm3', peerUrl, '--endpoint', url])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toBe(`Error: membership: peerURL exists (${peerUrl})\n`)
+
+    const unknown = cairn(['member', 'remove', 'abc', '--endpoint', url])
+    expect(unknown).toMatchObject({ code: 1, stderr: 'Error: membership: member not found\n' })
+    expect(cairn(['member', 'remove', 'not-hex', '--endpoint', url]).code).toBe(2)
+    expect(cairn(['member', 'add', 'm4', 'nope', '--endpoint', url]).code).toBe(2)
+  })
+
+  it('status prints one line per member and the cluster id', async () => {
+    const url = await startAgent()
+    await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
+    expect(await put(url, 'a', '1')).toBe(true)
+    const run = cairn(['status', '--endpoint', url])
+    expect(run.code).toBe(0)
+    const [header, row, clusterLine] = run.stdout.trim().split('\n')
+    expect(header).toMatch(/^NAME\s+ID\s+ROLE\s+TERM\s+APPLIED\s+REVISION\s+LEADER$/)
+    expect(row).toMatch(/^m1\s+([0-9a-f]+)\s+leader\s+\d+\s+\d+\s+1\s+\1$/)
+    expect(clusterLine).toMatch(/^cluster id: [0-9a-f]+$/)
+
+    const json = JSON.parse(cairn(['status', '-o', 'json', '--endpoint', url]).stdout)
+    expect(json.clusterId).toMatch(/^[0-9a-f]+$/)
+    expect(json.members[0].status).toMatchObject({ name: 'm1', role: 'leader', revision: 1 })
+  })
+})
+
+describe('cairn client failures', () => {
+  it('an unreachable endpoint exits 1 with the hint', async () => {
+    const [port] = await freePorts(1)
+    const endpoint = `http://127.0.0.1:${port}`
+    for (const args of [['kv', 'get', 'k'], ['member', 'list'], ['status'], ['kv', 'watch', 'k']]) {
+      const run = cairn([...args, '--endpoint', endpoint])
+      expect(run.code).toBe(1)
+      expect(run.stderr).toBe(`cannot reach ${endpoint}: is an agent running? (cairn agent --help)\n`)
+    }
+  })
+
+  it.each([
+    [['kv', 'get', 'k', '-o', 'yaml'], "argument 'yaml' is invalid"],
+    [['kv', 'get'], "missing required argument 'key'"],
+    [['kv', 'put', 'k', 'v', '--bogus'], "unknown option '--bogus'"],
+    [['member', 'add', 'm2'], "missing required argument 'peer-url'"],
+    [['kv', 'get', 'k', '--endpoint', 'not a url'], '--endpoint: "not a url" is not a URL'],
+  ])('cairn %j exits 2 with the reason', (args, message) => {
+    const run = cairn(args)
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain(message)
+  })
+})
+
+async function storeWatchers(url: string): Promise<number | undefined> {
+  const res = await http('GET', `${url}/v2/stats/store`)
+  return (res?.body as { watchers?: number } | undefined)?.watchers
+}
+
+async function memberPublished(url: string): Promise<boolean> {
+  const res = await http('GET', `${url}/v2/members`)
+  const members = (res?.body as { members?: { clientURLs: string[] }[] } | undefined)?.members
+  return members?.[0]?.clientURLs.length === 1
+}
