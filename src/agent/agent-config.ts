@@ -36,6 +36,8 @@ export interface ServerAgentConfig {
   initialCluster: InitialMember[]
   initialClusterState: 'new' | 'existing'
   initialClusterToken: string
+  /** Given with --cluster-id (a member joining an existing cluster), else derived or stored. */
+  clusterId: string | undefined
   heartbeatIntervalMs: number
   electionTimeoutMs: number
   snapshotCount: number
@@ -51,6 +53,7 @@ export interface ServerAgentFlags {
   initialCluster?: string | undefined
   initialClusterState?: string | undefined
   initialClusterToken?: string | undefined
+  clusterId?: string | undefined
   heartbeatInterval?: string | undefined
   electionTimeout?: string | undefined
   snapshotCount?: string | undefined
@@ -98,6 +101,10 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
   if (token === '' || Buffer.byteLength(token) > agentLimits.clusterTokenBytesMax) {
     invalid(`--initial-cluster-token: 1..${agentLimits.clusterTokenBytesMax} bytes`)
   }
+  const clusterIdFlag = flags.clusterId?.toLowerCase()
+  if (clusterIdFlag !== undefined && !/^[0-9a-f]{1,14}$/.test(clusterIdFlag)) {
+    invalid(`--cluster-id: "${flags.clusterId}" (want the hex id from X-Etcd-Cluster-ID)`)
+  }
   const ownUrl = `http://${advertisedHost(peerAddr.host)}:${peerAddr.port}`
   const initialCluster = parseInitialCluster(flags.initialCluster ?? `${name}=${ownUrl}`)
   const listed = initialCluster.find((m) => m.name === name)
@@ -138,6 +145,7 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     initialCluster,
     initialClusterState: state,
     initialClusterToken: token,
+    clusterId: clusterIdFlag,
     heartbeatIntervalMs,
     electionTimeoutMs,
     snapshotCount,

@@ -52,12 +52,14 @@ describe('parseInitialCluster', () => {
 describe('member and cluster ids', () => {
   const members = parseInitialCluster('a=http://h:1,b=http://h:2,c=http://h:3')
 
-  it('member ids are stable, positive safe integers, distinct per name and per token', () => {
-    const ids = members.map((m) => memberId('tok', m.name))
-    expect(ids).toEqual(members.map((m) => memberId('tok', m.name)))
+  it('member ids are stable, positive safe integers, distinct per peer address and per token', () => {
+    const ids = members.map((m) => memberId('tok', m.peerUrl))
+    expect(ids).toEqual(members.map((m) => memberId('tok', m.peerUrl)))
     for (const id of ids) expect(Number.isSafeInteger(id) && id > 0).toBe(true)
     expect(new Set(ids).size).toBe(3)
-    expect(memberId('other', 'a')).not.toBe(memberId('tok', 'a'))
+    expect(memberId('other', 'http://h:1')).not.toBe(memberId('tok', 'http://h:1'))
+    // The same address written with or without a scheme or trailing slash is the same member.
+    expect(memberId('tok', 'h:1')).toBe(memberId('tok', 'http://h:1/'))
   })
 
   it('the cluster id ignores list order but not names, URLs or the token', () => {

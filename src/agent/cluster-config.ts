@@ -3,11 +3,15 @@
  *
  * `--initial-cluster n1=http://10.0.0.1:7001,n2=...` names the founding members. Every founder must
  * be given the same list, and derives from it:
- *   - each member's id: a stable hash of (cluster token, name), a positive safe integer, never 0;
+ *   - each member's id: a stable hash of (cluster token, canonical peer address), a positive safe
+ *     integer, never 0. The peer address (not the name) is what `POST /v2/members` knows about a
+ *     member being added, so the API, the founders and the joining member all compute the same id.
+ *     A member keeps the id it started with (it is stored in its data directory), even if its
+ *     peer URL changes later;
  *   - the cluster id: a hash of the token and the sorted list, checked on every peer connection,
  *     so a member started with a different list (or token) cannot join this cluster.
  * A member joining later (`--initial-cluster-state existing`) gets its id the same way, and its
- * cluster id from the founding list it is given.
+ * cluster id from the founding list it is given (`cairn member add` prints the flags to use).
  *
  * Pure functions; bad input throws a CairnError with a message naming the flag.
  */
@@ -57,9 +61,11 @@ export function parseInitialCluster(text: string): InitialMember[] {
   return members
 }
 
-/** A stable, positive, non-zero 52-bit id for a member name within a cluster token. */
-export function memberId(clusterToken: string, name: string): NodeId {
-  return hash52(`member\0${clusterToken}\0${name}`)
+/** A stable, positive, non-zero 52-bit id for a member's peer URL within a cluster token. */
+export function memberId(clusterToken: string, peerUrl: string): NodeId {
+  const address = peerAddress(peerUrl)
+  if (address === undefined) throw new CairnError('CONFIG_INVALID', `bad peer URL ${JSON.stringify(peerUrl)}`)
+  return hash52(`member\0${clusterToken}\0${address.host}:${address.port}`)
 }
 
 /** The cluster id as hex (etcd shows X-Etcd-Cluster-ID in hex), from token and founders. */

@@ -2,7 +2,8 @@
  * The agent's own HTTP route, beside the API surfaces (the etcd v2 API serves /v2/*, /health and
  * /version):
  *   GET /_cairn/status   this member's Raft view: name, Cairn version, ids, role, leader, term, commit, applied,
- *                        store revision, voters, learners and the member table
+ *                        store revision, snapshots received from a leader since start, voters,
+ *                        learners and the member table
  * Ids are hex, as etcd shows them. Read-only, answered from local state (no Raft round), so it
  * works on a member that has no leader: it is what `cairn status` and the tests poll.
  */
@@ -40,6 +41,7 @@ function statusOf(deps: LocalRoutesDeps): object {
     commit: status.commit,
     applied: status.applied,
     revision: deps.store.stateMachine.revision,
+    snapshotsReceived: deps.store.node.snapshotsReceived,
     voters: status.confState.voters.map(hexId),
     learners: status.confState.learners.map(hexId),
     members: members.map((m) => ({

@@ -34,8 +34,10 @@ import { FileStorage } from '../raft/storage/file-storage.ts'
 import { createPeerTransport } from '../raft/transport/tcp-transport.ts'
 import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
+import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
+import { startPromoter } from './promoter.ts'
 import { publishSelf } from './publish.ts'
 
 /** Largest HTTP request body (DESIGN.md: 1.5 MiB). */
@@ -59,9 +61,16 @@ export async function startServerAgent(
   log: AgentLogger,
   cairnVersion: string,
 ): Promise<ServerAgent> {
-  const id = memberId(config.initialClusterToken, config.name)
-  const cid = clusterId(config.initialClusterToken, config.initialCluster)
   await mkdir(config.dataDir, { recursive: true })
+  const founding = config.initialClusterState === 'new'
+  const cid = await readOrCreateClusterId(
+    config.dataDir,
+    config.clusterId,
+    founding ? () => clusterId(config.initialClusterToken, config.initialCluster) : undefined,
+  )
+  const id = await readOrCreateMemberId(config.dataDir, () =>
+    memberId(config.initialClusterToken, config.peerUrl),
+  )
   const storage = new FileStorage(path.join(config.dataDir, memberDirName))
   const stateMachine = new KvStateMachine()
   const node = await RaftNode.start({
@@ -79,7 +88,7 @@ export async function startServerAgent(
     bootstrap: config.initialClusterState === 'new' ? bootstrapOf(config) : undefined,
     peers: config.initialCluster
       .filter((m) => m.name !== config.name)
-      .map((m) => ({ id: memberId(config.initialClusterToken, m.name), peerUrl: m.peerUrl })),
+      .map((m) => ({ id: memberId(config.initialClusterToken, m.peerUrl), peerUrl: m.peerUrl })),
     tickMs: config.heartbeatIntervalMs,
     heartbeatTicks: 1,
     electionTicks: electionTicksOf(config),
@@ -113,6 +122,7 @@ export async function startServerAgent(
         clientUrls: [clientUrl],
         version: etcdVersion,
         raftStatus: raftStatusOf(node, store),
+        newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
       }),
     )
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
@@ -129,10 +139,14 @@ export async function startServerAgent(
     clientUrls: [clientUrl],
   })
   void publisher.done.then(() => log.info({ clientUrl }, 'member attributes published'))
+  const stopPromoter = startPromoter(node, (learner) =>
+    log.info({ member: learner.toString(16) }, 'learner caught up: promoted to voter'),
+  )
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       publisher.stop()
+      stopPromoter()
       store.close()
       stateMachine.closeWatchers()
       await Promise.all([app.close(), node.stop()])
@@ -146,7 +160,7 @@ function bootstrapOf(
   config: ServerAgentConfig,
 ): NonNullable<Parameters<typeof RaftNode.start>[0]['bootstrap']> {
   const founders = config.initialCluster.map((m) => ({
-    id: memberId(config.initialClusterToken, m.name),
+    id: memberId(config.initialClusterToken, m.peerUrl),
     name: m.name,
     peerUrl: m.peerUrl,
   }))

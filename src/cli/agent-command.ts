@@ -48,6 +48,10 @@ export function addAgentCommand(program: Command, version: string): void {
       '--election-timeout <ms>',
       `follower wait before campaigning, at least 5 heartbeats (default ${d.electionTimeoutMs})`,
     )
+    .option(
+      '--cluster-id <hex>',
+      'the cluster id (X-Etcd-Cluster-ID) when joining an existing cluster; stored in --data-dir at first start',
+    )
     .option('--snapshot-count <n>', `applied entries between two snapshots (default ${d.snapshotCount})`)
     .option('--log-level <level>', `${logLevels.join('|')} (default ${d.logLevel})`)
     .addHelpText(

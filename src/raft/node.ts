@@ -130,6 +130,7 @@ export class RaftNode {
   /** Reads made while no leader was known (bounded by readsPendingMax through #reads). */
   #readsWaiting: string[] = []
   #lastSnapshotIndex: number
+  #snapshotsReceived = 0
   #softState: SoftState = { leader: 0, role: 'follower' }
 
   #ticker: NodeJS.Timeout | undefined
@@ -285,6 +286,11 @@ export class RaftNode {
     return this.#core.role === 'leader'
   }
 
+  /** Snapshots received from a leader and restored since this member started. */
+  get snapshotsReceived(): number {
+    return this.#snapshotsReceived
+  }
+
   /**
    * Stops the member. A leader first hands leadership to the most caught-up voter (waiting up to
    * one election timeout), so the cluster does not wait out an election.
@@ -406,6 +412,7 @@ export class RaftNode {
     if (late.length > 0) this.#transport.send(late)
     if (rd.snapshot !== undefined) {
       this.#sm.restore(rd.snapshot.data)
+      this.#snapshotsReceived++
       this.#lastSnapshotIndex = rd.snapshot.meta.index
     }
     this.#learnPeersFrom(rd.committedEntries)

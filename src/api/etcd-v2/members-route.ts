@@ -12,6 +12,8 @@
  * Adding and removing are Raft membership changes (RaftNode.proposeConfChange) carrying the
  * member context (raft/member-context.ts); a URL update is a `member.update` command. The new
  * member's id comes from deps.newMemberId (the agent derives ids); without it, POST answers 501.
+ * Departure: POST adds a learner (etcd 2.3 added a voter at once); the leader promotes it when it
+ * has caught up, so adding an empty member never weakens the quorum.
  * Departure: etcd answered 410 Gone for a member removed earlier; Cairn does not remember removed
  * ids and answers 404.
  */
@@ -72,7 +74,9 @@ async function addMember(
     return sendMessage(ctx, reply, 409, 'membership: ID exists')
   const context = encodeMemberContext({ name: '', peerUrls, clientUrls: [] })
   try {
-    await ctx.deps.store.node.proposeConfChange({ type: 'addVoter', nodeId: id, context })
+    // A new member joins as a learner: it catches up without weakening the quorum, and the
+    // leader's agent promotes it to voter once it has (src/agent/promoter.ts).
+    await ctx.deps.store.node.proposeConfChange({ type: 'addLearner', nodeId: id, context })
   } catch (error) {
     return sendFailure(ctx, reply, error)
   }
