@@ -2,13 +2,22 @@
  * Proves the client commands of `cairn` (kv, member, status) against a real agent: a one-member
  * cluster runs as a child process on random loopback ports (never 4001) and ./bin/cairn runs as
  * another, exactly as a user types it. Checked: the printed values and JSON of every kv command,
- * a watch that sees a put made after it started, the member table and status lines, and the
+ * a watch that sees a put made after it started, the member table and status lines, a member
+ * started with the exact flags `member add` printed that joins and serves, and the
  * failure contract — an etcd error is `Error: <message> (<cause>)` with exit 1, an unreachable
  * endpoint names itself with the hint and exits 1, bad flags exit 2.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AgentCluster, cairnBin, http, pollUntil, put } from './helpers/agent-processes.ts'
+import {
+  AgentCluster,
+  type AgentProcess,
+  cairnBin,
+  http,
+  pollUntil,
+  put,
+  spawnCairn,
+} from './helpers/agent-processes.ts'
 import { freePorts } from './helpers/ports.ts'
 
 interface Run {
@@ -27,8 +36,13 @@ function cairn(args: string[], env: Record<string, string> = {}): Run {
 }
 
 let cluster: AgentCluster | undefined
+/** A member started outside the cluster helper (member add); killed first. */
+let joiner: AgentProcess | undefined
 
 afterEach(async () => {
+  joiner?.child.kill('SIGKILL')
+  await joiner?.exited
+  joiner = undefined
   await cluster?.destroy()
   cluster = undefined
 })
@@ -158,22 +172,60 @@ describe('cairn member and status', () => {
     expect(json.leader).toBe(json.members[0].id)
   })
 
-  it('member add prints the new id and the flags that start it; errors come from the API', async () => {
+  it('member add prints the flags that start the new member; started with them, it joins', async () => {
     const url = await startAgent()
-    const [port] = await freePorts(1)
-    const peerUrl = `http://127.0.0.1:${port}`
+    await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
+    const [peerPort, clientPort] = (await freePorts(2)) as [number, number]
+    const peerUrl = `http://127.0.0.1:${peerPort}`
     const added = cairn(['member', 'add', 'm2', peerUrl, '--endpoint', url])
     expect(added.stderr).toBe('')
     expect(added.code).toBe(0)
     expect(added.stdout).toMatch(new RegExp(`^added member [0-9a-f]+ \\(m2, ${peerUrl}\\)`))
-    expect(added.stdout).toContain(
-      `cairn agent --server --name m2 --data-dir <dir> --peer-addr 127.0.0.1:${port} --initial-cluster-state existing --initial-cluster m1=http://127.0.0.1:`,
+    const startLine = added.stdout.split('\n').find((l) => l.startsWith('  cairn agent '))
+    expect(startLine).toMatch(
+      new RegExp(
+        `^  cairn agent --server --name m2 --data-dir <dir> --peer-addr 127\\.0\\.0\\.1:${peerPort} ` +
+          '--initial-cluster-state existing --cluster-id [0-9a-f]+ ' +
+          `--initial-cluster m1=http://127\\.0\\.0\\.1:\\d+,m2=${peerUrl}$`,
+      ),
     )
-    expect(added.stdout).toContain(`,m2=${peerUrl}`)
 
-    const again = cairn(['member', 'add', 'm3', peerUrl, '--endpoint', url])
+    // Start the member exactly as printed (plus this test cluster's token, timing and client port).
+    const c = cluster!
+    const args = startLine!.trim().split(' ').slice(1)
+    args[args.indexOf('<dir>')] = `${c.dir}/m2`
+    args.push('--client-addr', `127.0.0.1:${clientPort}`, '--initial-cluster-token', 'agent-test')
+    args.push('--heartbeat-interval', '100', '--election-timeout', '1000')
+    joiner = spawnCairn(args, 'm2')
+    const joined = await pollUntil(
+      async () => {
+        const run = cairn(['status', '-o', 'json', '--endpoint', url])
+        const rows = run.code === 0 ? JSON.parse(run.stdout).members : []
+        return rows.length === 2 && rows.every((r: { status?: unknown }) => r.status) ? rows : undefined
+      },
+      'both members in cairn status',
+      30_000,
+      () => joiner?.output.join('') ?? '',
+    )
+    expect(joined.map((r: { status: { name: string } }) => r.status.name).sort()).toEqual(['m1', 'm2'])
+    expect(cairn(['kv', 'put', 'after-join', 'yes', '--endpoint', url]).code).toBe(0)
+    const secondUrl = `http://127.0.0.1:${clientPort}`
+    await pollUntil(
+      async () =>
+        cairn(['kv', 'get', 'after-join', '--endpoint', secondUrl]).stdout === 'yes\n' ? true : undefined,
+      'the new member to serve the key',
+      20_000,
+    )
+  })
+
+  it('member add and remove report the API errors', async () => {
+    const url = await startAgent()
+    await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
+    const taken = JSON.parse(cairn(['member', 'list', '-o', 'json', '--endpoint', url]).stdout).members[0]
+      .peerURLs[0]
+    const again = cairn(['member', 'add', 'm3', taken, '--endpoint', url])
     expect(again.code).toBe(1)
-    expect(again.stderr).toBe(`Error: membership: peerURL exists (${peerUrl})\n`)
+    expect(again.stderr).toBe(`Error: membership: peerURL exists (${taken})\n`)
 
     const unknown = cairn(['member', 'remove', 'abc', '--endpoint', url])
     expect(unknown).toMatchObject({ code: 1, stderr: 'Error: membership: member not found\n' })

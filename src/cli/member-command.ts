@@ -3,10 +3,13 @@
  *
  *   list               id, name, peer URLs, client URLs, and which member leads (`/v2/members/leader`)
  *   add NAME PEER_URL  POST /v2/members {peerURLs:[PEER_URL]}; prints the new id and the flags that
- *                      start the new member (`--initial-cluster-state existing`). An agent that
+ *                      start the new member (`--initial-cluster-state existing`, `--cluster-id` from
+ *                      the answer's X-Etcd-Cluster-ID, `--initial-cluster` = the members and
+ *                      itself; docs/agent.md "Adding a member"). An agent that
  *                      answers 501 does not support adding members yet, and the command says so.
  *   remove ID          DELETE /v2/members/<hex id>
- * `member promote` is not here: the API has no route for it (every member is added as a voter).
+ * `member promote` is not here: the API has no route for it (the leader promotes a learner by itself
+ * once it has caught up, src/agent/promoter.ts).
  */
 import type { Command } from 'commander'
 import {
@@ -101,6 +104,7 @@ async function memberAdd(name: string, peerUrl: string, flags: ClientFlags): Pro
     )
   if (reply.status !== 201) throw apiError(reply)
   const added = reply.body as MemberJson
+  const clusterId = reply.headers['x-etcd-cluster-id']
   const initialCluster = [
     ...before.filter((m) => m.name !== '').map((m) => `${m.name}=${m.peerURLs[0] ?? ''}`),
     `${name}=${peerUrl}`,
@@ -111,6 +115,7 @@ async function memberAdd(name: string, peerUrl: string, flags: ClientFlags): Pro
     `--data-dir <dir>`,
     `--peer-addr ${peer}`,
     '--initial-cluster-state existing',
+    ...(typeof clusterId === 'string' ? [`--cluster-id ${clusterId}`] : []),
     `--initial-cluster ${initialCluster}`,
   ].join(' ')
   if (flags.output === 'json') return print(formatJson({ member: added, start: startFlags }))
