@@ -75,7 +75,9 @@ export function addAgentCommand(program: Command, version: string): void {
 
 async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version: string): Promise<number> {
   if (flags.server !== true) {
-    process.stderr.write('cairn agent: client mode is not implemented yet; pass --server\n')
+    process.stderr.write(
+      'cairn agent: pass --server: this release runs server members only (client agents that join servers with --join come with the catalog)\n',
+    )
     return 2
   }
   let config: ReturnType<typeof parseServerAgentFlags>
