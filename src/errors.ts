@@ -53,6 +53,8 @@ export const errorCatalogue = {
   RAFT_REQUEST_TIMEOUT: 'the request timed out; a write may still be applied later',
   RAFT_STOPPED: 'the member is stopping or stopped',
   RAFT_PROPOSALS_WAITING_MAX: 'too many requests are waiting for a leader (proposalsWaitingMax)',
+  RAFT_PROPOSALS_PENDING_MAX:
+    'too many proposals on this member are waiting to be applied (proposalsPendingMax)',
   MEMBER_CONTEXT_INVALID: 'a membership change carries a malformed member description',
   // Durable storage (src/raft/storage): the member stops rather than risk losing data.
   STORAGE_CORRUPT: 'the data directory is corrupt',

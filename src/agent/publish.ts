@@ -4,15 +4,16 @@
  * not their client URLs, and clients (`etcdctl` syncs the member list before anything else) need
  * those. The record is replicated state, so every member answers /v2/members the same way.
  *
- * Invariants: at most one publish proposal is in flight; it stops once the recorded attributes
- * equal this member's, or when stopped; retries back off up to publishRetryMsMax.
+ * Invariants: at most one publish proposal is in flight (RaftNode parks it until a leader is
+ * known); it stops once the recorded attributes equal this member's, or when stopped; failed
+ * attempts back off from publishRetryMsMin up to publishRetryMsMax.
  */
 import type { ReplicatedStore } from '../kv/replicated-store.ts'
 
 /** Longest wait between two failed publish attempts. */
 export const publishRetryMsMax = 2_000
-/** How often to look for a leader before the first attempt. */
-export const publishLeaderPollMs = 25
+/** First wait after a failed publish attempt. */
+export const publishRetryMsMin = 50
 
 export interface SelfAttributes {
   id: number
@@ -38,18 +39,17 @@ export function publishSelf(store: ReplicatedStore, self: SelfAttributes): Publi
       timer.unref?.()
     })
   const done = (async () => {
-    let retryMs = publishLeaderPollMs
+    let retryMs = publishRetryMsMin
     while (!stopped && !isRecorded(store, self)) {
-      if (store.node.leader === 0) {
-        await sleep(publishLeaderPollMs) // waiting for an election: look again soon
-        continue
-      }
       try {
+        // RaftNode holds a proposal until a leader is known, so no polling for one here.
         const { id, ...attributes } = self
-        await store.write({ op: 'member.update', nodeId: id, ...attributes })
-        continue
+        const result = await store.write({ op: 'member.update', nodeId: id, ...attributes })
+        // Applied: the loop condition rechecks the record. Refused by the state machine (e.g. this
+        // member's own addition is not applied here yet): back off like a failure, never spin.
+        if (result.type === 'command' && result.ok) continue
       } catch {
-        // No quorum yet, or the leader changed: back off before trying again.
+        // Timed out (no quorum yet) or stopped: back off before trying again.
       }
       await sleep(retryMs)
       retryMs = Math.min(retryMs * 2, publishRetryMsMax)

@@ -73,6 +73,10 @@ export type Command = Stamp &
 
 export type CommandOp = Command['op']
 
+/** A command as its proposer writes it, before the stamp (request id and clock) is added. */
+export type UnstampedCommand<O extends CommandOp = CommandOp> =
+  Extract<Command, { op: O }> extends infer C ? (C extends unknown ? Omit<C, 'id' | 'now'> : never) : never
+
 /** The result type of each command. */
 export interface CommandResults {
   'v2.set': V2Result

@@ -13,6 +13,7 @@ import {
   type CommandResults,
   type ExpireResult,
   encodeCommand,
+  type UnstampedCommand,
 } from './commands.ts'
 import type { KvStore, ReadOptions } from './kv-store.ts'
 import type { LeaseGrantRequest, LeaseRevokeResult, LeaseState } from './lease-ops.ts'
@@ -31,9 +32,7 @@ import { KvStateMachine } from './state-machine.ts'
 import type { WatchRequest } from './watch-hub.ts'
 import type { Watcher } from './watcher.ts'
 
-/** A command without its stamp (id and now are added by the store). */
-export type UnstampedCommand<O extends CommandOp = CommandOp> =
-  Extract<Command, { op: O }> extends infer C ? (C extends unknown ? Omit<C, 'id' | 'now'> : never) : never
+export type { UnstampedCommand } from './commands.ts'
 
 export class LocalKvStore implements KvStore {
   readonly stateMachine: KvStateMachine

@@ -12,14 +12,11 @@
  *     leadership, #15247); at most one expiry proposal is in flight.
  */
 import type { RaftNode } from '../raft/node.ts'
-import type { Command } from './commands.ts'
-import { encodeCommand } from './commands.ts'
+import { type Command, encodeCommand, type UnstampedCommand } from './commands.ts'
 import type { ApplyResult, KvStateMachine } from './state-machine.ts'
 
 /** How often the leader looks for expired keys and leases (etcd v2 swept every 500 ms). */
 export const expirySweepMsDefault = 500
-
-type Unstamped = Command extends infer C ? (C extends Command ? Omit<C, 'id' | 'now'> : never) : never
 
 export interface ReplicatedStoreOptions {
   node: RaftNode
@@ -53,7 +50,7 @@ export class ReplicatedStore {
   }
 
   /** Proposes a command and resolves with its result as applied on this member. */
-  async write(command: Unstamped): Promise<ApplyResult> {
+  async write(command: UnstampedCommand): Promise<ApplyResult> {
     const stamped = { ...command, ...this.stamp() } as Command
     return (await this.node.propose(encodeCommand(stamped))) as ApplyResult
   }

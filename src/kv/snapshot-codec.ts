@@ -25,7 +25,7 @@ import { KvError } from './kv-error.ts'
 import type { Lease } from './leases.ts'
 import type { Member } from './members.ts'
 import { isPlainObject, packValue, unpackValue } from './msgpack.ts'
-import type { V2Node, V2WriteAction } from './v2-node.ts'
+import type { V2Node, V2NodeDraft, V2WriteAction } from './v2-node.ts'
 
 export const snapshotFormat = 1
 
@@ -131,14 +131,11 @@ function encodeView(v: V2Node): unknown[] {
 
 function decodeView(value: unknown, what: string): V2Node {
   const r = row(value, what, 6)
-  const view: {
-    key: string
-    value?: string
-    dir?: true
-    createdIndex: number
-    modifiedIndex: number
-    expiresAtMs?: number
-  } = { key: str(r[0], `${what} key`), createdIndex: int(r[3], what), modifiedIndex: int(r[4], what) }
+  const view: V2NodeDraft = {
+    key: str(r[0], `${what} key`),
+    createdIndex: int(r[3], what),
+    modifiedIndex: int(r[4], what),
+  }
   if (bool(r[1], what)) view.dir = true
   if (r[2] !== null) view.value = str(r[2], `${what} value`)
   if (r[5] !== null) view.expiresAtMs = int(r[5], `${what} expiry`)

@@ -42,16 +42,23 @@ export interface V2Result {
   readonly index: number
 }
 
+/** A V2Node being built field by field (its optional fields are set only when present). */
+export interface V2NodeDraft {
+  key: string
+  value?: string
+  dir?: true
+  createdIndex: number
+  modifiedIndex: number
+  expiresAtMs?: number
+}
+
 /** etcd's Repr(false, false): the node without children. */
 export function viewOf(node: KvNode): V2Node {
-  const view: {
-    key: string
-    value?: string
-    dir?: true
-    createdIndex: number
-    modifiedIndex: number
-    expiresAtMs?: number
-  } = { key: node.key, createdIndex: node.createRevision, modifiedIndex: node.modRevision }
+  const view: V2NodeDraft = {
+    key: node.key,
+    createdIndex: node.createRevision,
+    modifiedIndex: node.modRevision,
+  }
   if (node.dir) view.dir = true
   else view.value = node.value
   if (node.deadlineMs !== undefined) view.expiresAtMs = node.deadlineMs

@@ -14,7 +14,7 @@ import { isCairnError } from '../errors.ts'
 import { bootstrapState, emptyState } from './core/bootstrap.ts'
 import { persist, persistCompaction } from './core/test-cluster.ts'
 import type { Entry, Message, NodeId, PersistedState, Ready } from './core/types.ts'
-import { RaftNode } from './node.ts'
+import { envelopeBytes, RaftNode } from './node.ts'
 import type { StateMachine } from './state-machine.ts'
 import type { RaftStorage, SaveBatch } from './storage/storage.ts'
 import type { PeerTransport, PeerTransportEvents } from './transport/transport.ts'
@@ -218,7 +218,9 @@ describe('RaftNode', () => {
     await waitFor(() => only.node.isLeader, 'leadership')
     for (let i = 0; i < 30; i++) {
       await only.node.propose(text(`k${i}`))
-      const persisted = only.storage.disk.entries.map((e) => new TextDecoder().decode(e.data.subarray(16)))
+      const persisted = only.storage.disk.entries.map((e) =>
+        new TextDecoder().decode(e.data.subarray(envelopeBytes)),
+      )
       expect(persisted).toContain(`k${i}`)
     }
     await only.node.stop()

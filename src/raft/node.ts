@@ -210,7 +210,7 @@ export class RaftNode {
   propose(command: Uint8Array): Promise<unknown> {
     if (this.#stopping) return Promise.reject(new CairnError('RAFT_STOPPED'))
     if (this.#proposals.size >= this.#options.proposalsPendingMax) {
-      return Promise.reject(new CairnError('RAFT_UNCOMMITTED_BYTES_MAX', 'too many proposals pending'))
+      return Promise.reject(new CairnError('RAFT_PROPOSALS_PENDING_MAX'))
     }
     const seq = ++this.#seq
     const data = new Uint8Array(envelopeBytes + command.byteLength)

@@ -192,8 +192,8 @@ export class RaftCore {
       this.#log.persistedIndex < this.#log.lastIndex() ||
       this.#log.applied < this.#log.committed ||
       (this.#role === 'leader' && this.#reads.hasUnsent()) ||
-      !sameHardState(this.#hardState(), this.#prevHardState) ||
-      !sameSoftState(this.#softState(), this.#prevSoftState)
+      this.#hardStateChanged() ||
+      this.#softStateChanged()
     )
   }
 
@@ -1087,6 +1087,16 @@ export class RaftCore {
       return
     }
     this.#messages.push(message)
+  }
+
+  /** Allocation-free comparisons for hasReady(), which the driver calls on every wake. */
+  #hardStateChanged(): boolean {
+    const prev = this.#prevHardState
+    return prev.term !== this.#term || prev.vote !== this.#vote || prev.commit !== this.#log.committed
+  }
+
+  #softStateChanged(): boolean {
+    return this.#prevSoftState.leader !== this.#lead || this.#prevSoftState.role !== this.#role
   }
 
   #hardState(): HardState {
