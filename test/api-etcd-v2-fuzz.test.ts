@@ -35,6 +35,15 @@ const segment = fc.oneof(
 )
 const path = fc.array(segment, { maxLength: 5 }).map((s) => `/fz/${s.join('/')}`)
 
+function hasMalformedEscape(pathname: string): boolean {
+  try {
+    decodeURIComponent(pathname)
+    return false
+  } catch {
+    return true
+  }
+}
+
 describe('etcd v2 API under random input', () => {
   let cluster: ApiCluster
   let base: string
@@ -69,9 +78,10 @@ describe('etcd v2 API under random input', () => {
           const response = await fetch(url, init)
           const text = await response.text()
           if (response.status === 405) return
-          // The client resolves dot segments: `/v2/keys/a/../..` leaves the keys API (a plain 404).
+          // The client resolves dot segments: `/v2/keys/a/../..` leaves the keys API (a plain 404,
+          // or a 400 before any routing when the path holds a malformed escape, as Go's server does).
           if (!url.pathname.startsWith('/v2/keys')) {
-            expect(response.status).toBe(404)
+            expect(response.status).toBe(hasMalformedEscape(url.pathname) ? 400 : 404)
             return
           }
           expect(response.status).toBeLessThan(500)
@@ -85,7 +95,11 @@ describe('etcd v2 API under random input', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      {
+        numRuns: 300,
+        // Found by CI: a malformed escape in a path that dot segments carry outside the keys API.
+        examples: [['GET', '/fz/../../%ZZ', {}, {}, 'application/x-www-form-urlencoded']],
+      },
     )
     const health = await fetch(`${base}/health`)
     expect(await health.json()).toEqual({ health: 'true' })
