@@ -121,6 +121,10 @@ describe('cairn agent flags', () => {
       'new or existing',
     ],
     [['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--log-level', 'loud'], '--log-level'],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--planted-bug', 'nope'],
+      '--planted-bug',
+    ],
     [['agent', '--server', '--bogus'], "unknown option '--bogus'"],
     [['agent', '--server', '--name'], 'argument missing'],
   ])('cairn %j exits 2 with a clear reason', async (args, message) => {

@@ -42,7 +42,16 @@ export interface ServerAgentConfig {
   electionTimeoutMs: number
   snapshotCount: number
   logLevel: LogLevel
+  /** Deliberate bugs for the jepsen-like harness to catch (never in production; docs/agent.md). */
+  plantedBugs: ServerPlantedBug[]
 }
+
+/**
+ * The bugs `--planted-bug` can switch on, so the fault-injection harness can show it fails when it
+ * should. stale-quorum-reads: `quorum=true` reads are served locally, without ReadIndex.
+ */
+export const serverPlantedBugs = ['stale-quorum-reads'] as const
+export type ServerPlantedBug = (typeof serverPlantedBugs)[number]
 
 /** The raw flag values, as commander hands them over (strings, undefined when absent). */
 export interface ServerAgentFlags {
@@ -58,6 +67,7 @@ export interface ServerAgentFlags {
   electionTimeout?: string | undefined
   snapshotCount?: string | undefined
   logLevel?: string | undefined
+  plantedBug?: string[] | undefined
 }
 
 export const agentDefaults = {
@@ -136,6 +146,12 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
   if (!(logLevels as readonly string[]).includes(logLevel)) {
     invalid(`--log-level: "${logLevel}" (want one of ${logLevels.join(', ')})`)
   }
+  const plantedBugs = (flags.plantedBug ?? []).map((bug) => {
+    if (!(serverPlantedBugs as readonly string[]).includes(bug)) {
+      invalid(`--planted-bug: "${bug}" (want one of ${serverPlantedBugs.join(', ')})`)
+    }
+    return bug as ServerPlantedBug
+  })
   return {
     name,
     dataDir,
@@ -150,6 +166,7 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     electionTimeoutMs,
     snapshotCount,
     logLevel: logLevel as LogLevel,
+    plantedBugs,
   }
 }
 

@@ -123,6 +123,7 @@ export async function startServerAgent(
         version: etcdVersion,
         raftStatus: raftStatusOf(node, store),
         newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
+        staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
       }),
     )
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
@@ -132,6 +133,9 @@ export async function startServerAgent(
     throw error
   }
   log.info({ clientUrl, peerAddr: config.peerAddr }, 'agent serving')
+  if (config.plantedBugs.length > 0) {
+    log.warn({ plantedBugs: config.plantedBugs }, 'TESTING ONLY: deliberate bugs are switched on')
+  }
   const publisher = publishSelf(store, {
     id,
     name: config.name,

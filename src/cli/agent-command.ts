@@ -11,6 +11,7 @@ import {
   logLevels,
   parseServerAgentFlags,
   type ServerAgentFlags,
+  serverPlantedBugs,
 } from '../agent/agent-config.ts'
 import { createAgentLogger } from '../agent/logger.ts'
 import { startServerAgent } from '../agent/server-agent.ts'
@@ -54,6 +55,11 @@ export function addAgentCommand(program: Command, version: string): void {
     )
     .option('--snapshot-count <n>', `applied entries between two snapshots (default ${d.snapshotCount})`)
     .option('--log-level <level>', `${logLevels.join('|')} (default ${d.logLevel})`)
+    .option(
+      '--planted-bug <name>',
+      `TESTING ONLY: switch on a deliberate bug for the jepsen-like harness (${serverPlantedBugs.join(', ')}); repeatable`,
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .addHelpText(
       'after',
       [

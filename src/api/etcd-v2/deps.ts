@@ -38,6 +38,8 @@ export interface EtcdV2Deps {
   /** Wall clock for ttl/expiration rendering and stats (injectable for tests). */
   clock?: (() => number) | undefined
   limits?: Partial<EtcdV2Limits> | undefined
+  /** TESTING ONLY (agent --planted-bug stale-quorum-reads): quorum=true reads skip ReadIndex. */
+  staleQuorumReads?: boolean | undefined
 }
 
 /** raftStatus() from a RaftNode and the store's member table. */

@@ -65,7 +65,7 @@ async function handleKeys(ctx: V2Context, request: FastifyRequest, reply: Fastif
 async function read(ctx: V2Context, reply: FastifyReply, req: V2KeyRequest): Promise<FastifyReply> {
   const { store } = ctx.deps
   try {
-    if (req.quorum) await store.readBarrier()
+    if (req.quorum && ctx.deps.staleQuorumReads !== true) await store.readBarrier()
     const result = store.stateMachine.v2Get(req.key, { recursive: req.recursive, sorted: req.sorted })
     ctx.stats.countGet(true)
     return ctx.sendJson(reply, 200, result.index, renderEvent(result, ctx.clock()))
