@@ -13,6 +13,11 @@
  *   3. restore the snapshot, apply committed entries, settle the proposals and reads they answer;
  *   4. core.advance(ready); then compact when snapshotCount entries were applied since the last.
  *
+ * A Ready whose only durable change is the commit index (mustSync false, no entries, no snapshot)
+ * is not written by itself: the commit index need not be durable (a restart takes
+ * max(commit, log start, snapshot index) and learns the rest from the leader), so that hard state
+ * rides with the next save. This takes one disk write off every write's path on every member.
+ *
  * Invariants:
  *   - a proposal's promise resolves only after its entry was applied on this member, which implies
  *     it was committed, i.e. fsynced by a quorum (and by this member when it is the only voter);
@@ -34,6 +39,7 @@ import { RaftCore } from './core/raft.ts'
 import type {
   ConfChange,
   Entry,
+  HardState,
   Message,
   NodeId,
   PersistedState,
@@ -135,6 +141,8 @@ export class RaftNode {
 
   #ticker: NodeJS.Timeout | undefined
   #wake: (() => void) | undefined
+  /** A hard state that changed only in its commit index, not yet written (it rides with the next save). */
+  #hardStateUnsaved: HardState | undefined
   #loopDone: Promise<void> | undefined
   #stopping = false
   #loopError: Error | undefined
@@ -401,13 +409,17 @@ export class RaftNode {
       for (const m of rd.messages) (isSafeBeforePersist(m, leader) ? early : late).push(m)
       if (early.length > 0) this.#transport.send(early)
     }
-    if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
+    if (rd.snapshot === undefined && rd.entries.length === 0 && !rd.mustSync) {
+      // Only the commit index moved: not worth a disk write of its own (see the header).
+      if (rd.hardState !== undefined) this.#hardStateUnsaved = rd.hardState
+    } else {
       await this.#storage.save({
         snapshot: rd.snapshot,
         entries: rd.entries,
-        hardState: rd.hardState,
+        hardState: rd.hardState ?? this.#hardStateUnsaved,
         sync: rd.mustSync,
       })
+      this.#hardStateUnsaved = undefined
     }
     if (late.length > 0) this.#transport.send(late)
     if (rd.snapshot !== undefined) {
