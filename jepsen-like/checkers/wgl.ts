@@ -10,16 +10,17 @@
  *   - Nodes: operation i's call is node 2i, its return node 2i+1; `head` (= 2n) is the sentinel.
  *     `next`/`prev` form a doubly linked list in time order of the nodes not yet linearized;
  *     `next[x] === -1` ends it. A call node is always before its own return node.
- *   - `bits` has bit i set iff operation i is on the stack; `bitsHash` is the XOR of `zobrist[i]`
- *     over the set bits (updated in O(1) per push/pop).
+ *   - The linearized set (the operations on the stack) is kept as `top`, the highest operation
+ *     number in it (-1 if empty), and `holes`, the ascending operation numbers below `top` not in
+ *     it. The search linearizes roughly in invocation order, so holes are few (the operations
+ *     concurrent with the frontier, plus unknown-outcome ones still open) however long the
+ *     partition is; cache entries store (top, holes, state), never a bitset of every operation.
+ *   - `setHash` is the XOR of `zobrist[i]` over the linearized operations (O(1) per push/pop).
  *   - The stack `stackCall[0..depth)` holds the call nodes linearized so far, in order, and
  *     `stackState[d]` the model state before stackCall[d] was applied; `state` is the state after
  *     the whole stack.
- *   - `bits[0..fullWords)` are all ones, `bits[fullWords]` is not (or fullWords === words), and
- *     `topWord` is the highest word that is not zero (-1 if none). A configuration is stored as
- *     (fullWords, bits[fullWords..topWord], state): linearized sets are nearly always "everything
- *     up to some point plus a few", so entries stay small however long the partition is.
- *   - `cache` holds every (bits, state) configuration ever pushed; reaching one again is pruned.
+ *   - `cache` holds every (linearized set, state) configuration ever pushed; reaching one again
+ *     is pruned.
  *   - `best[0..lowWater)` equals `stackCall[0..lowWater)`, and lowWater <= bestLength: the longest
  *     prefix seen is kept by copying only the part of the stack changed since the last copy.
  *
@@ -48,7 +49,7 @@ export interface WglLimits {
 export const wglLimitsDefault = {
   /** 2^31 steps: beyond the deadline on any machine we run on; the deadline is the real bound. */
   stepsMax: 2 ** 31,
-  /** 64 Mi words: about 256 MiB of cache entries (tails plus the per-entry overhead below). */
+  /** 64 Mi words: about 256 MiB of cache entries (holes plus the per-entry overhead below). */
   cacheWordsMax: 64 * 1024 * 1024,
   checkEverySteps: 4096,
 } as const
@@ -90,13 +91,12 @@ function zobristWords(n: number): Int32Array {
   return words
 }
 
-/** What one cache entry costs beyond its tail, in 32-bit words (object, array, map slot), roughly. */
+/** What one cache entry costs beyond its holes, in 32-bit words (object, array, map slot), roughly. */
 const cacheEntryOverheadWords = 24
 
 interface CacheEntry {
-  fullWords: number
-  /** bits[fullWords..topWord] when the entry was made. */
-  tail: Uint32Array
+  top: number
+  holes: Int32Array
   state: number
 }
 
@@ -120,12 +120,11 @@ class WglSearch {
   readonly #head: number
   readonly #next: Int32Array
   readonly #prev: Int32Array
-  readonly #words: number
-  readonly #bits: Uint32Array
   readonly #zobrist: Int32Array
-  #bitsHash = 0
-  #fullWords = 0
-  #topWord = -1
+  #setHash = 0
+  #top = -1
+  /** Ascending; small (see the header), so sorted-array insertion is cheap. */
+  readonly #holes: number[] = []
   readonly #cache = new Map<number, CacheEntry[]>()
   #cacheWords = 0
   readonly #stackCall: Int32Array
@@ -151,8 +150,6 @@ class WglSearch {
       last = x
     }
     this.#next[last] = -1
-    this.#words = Math.max(1, Math.ceil(n / 32))
-    this.#bits = new Uint32Array(this.#words)
     this.#zobrist = zobristWords(n)
     this.#stackCall = new Int32Array(n)
     this.#stackState = new Int32Array(n)
@@ -193,9 +190,9 @@ class WglSearch {
     const op = call >> 1
     const after = this.#model.step(this.#state, op)
     if (after < 0) return false
-    this.#flip(op)
+    this.#include(op)
     if (!this.#cacheAdd(after)) {
-      this.#flip(op)
+      this.#exclude(op)
       return false
     }
     this.#stackCall[this.#depth] = call
@@ -212,7 +209,7 @@ class WglSearch {
     if (this.#depth < this.#lowWater) this.#lowWater = this.#depth
     const call = this.#stackCall[this.#depth]!
     this.#state = this.#stackState[this.#depth]!
-    this.#flip(call >> 1)
+    this.#exclude(call >> 1)
     this.#unlift(call)
     return call
   }
@@ -226,49 +223,55 @@ class WglSearch {
     this.#bestState = this.#state
   }
 
-  #flip(op: number): void {
-    const bits = this.#bits
-    const word = op >> 5
-    bits[word]! ^= 1 << (op & 31)
-    this.#bitsHash ^= this.#zobrist[op]!
-    if ((bits[word]! & (1 << (op & 31))) !== 0) {
-      if (word > this.#topWord) this.#topWord = word
-      while (this.#fullWords < this.#words && bits[this.#fullWords] === 0xffffffff) this.#fullWords++
-    } else {
-      if (word < this.#fullWords) this.#fullWords = word
-      while (this.#topWord >= 0 && bits[this.#topWord] === 0) this.#topWord--
+  /** Adds `op` (not in the set) to the linearized set. */
+  #include(op: number): void {
+    this.#setHash ^= this.#zobrist[op]!
+    if (op > this.#top) {
+      for (let skipped = this.#top + 1; skipped < op; skipped++) this.#holes.push(skipped)
+      this.#top = op
+      return
     }
+    this.#holes.splice(lowerBound(this.#holes, op), 1)
   }
 
-  /** Adds (bits, state) to the cache; false when it was already there. */
+  /** Removes `op` (in the set) from the linearized set. */
+  #exclude(op: number): void {
+    this.#setHash ^= this.#zobrist[op]!
+    const holes = this.#holes
+    if (op < this.#top) {
+      holes.splice(lowerBound(holes, op), 0, op)
+      return
+    }
+    let top = op - 1
+    while (holes.length > 0 && holes[holes.length - 1] === top) {
+      holes.pop()
+      top--
+    }
+    this.#top = top
+  }
+
+  /** Adds (linearized set, state) to the cache; false when it was already there. */
   #cacheAdd(state: number): boolean {
-    const key = this.#bitsHash ^ Math.imul(state + 1, 0x9e3779b1)
+    const key = this.#setHash ^ Math.imul(state + 1, 0x9e3779b1)
     let bucket = this.#cache.get(key)
     if (bucket === undefined) {
       bucket = []
       this.#cache.set(key, bucket)
     }
-    const fullWords = this.#fullWords
-    const tailEnd = Math.max(fullWords, this.#topWord + 1)
+    const top = this.#top
     for (const entry of bucket) {
-      if (
-        entry.state === state &&
-        entry.fullWords === fullWords &&
-        this.#tailIs(entry.tail, fullWords, tailEnd)
-      ) {
-        return false
-      }
+      if (entry.state === state && entry.top === top && this.#holesAre(entry.holes)) return false
     }
-    const tail = this.#bits.slice(fullWords, tailEnd)
-    bucket.push({ fullWords, tail, state })
-    this.#cacheWords += tail.length + cacheEntryOverheadWords
+    const holes = Int32Array.from(this.#holes)
+    bucket.push({ top, holes, state })
+    this.#cacheWords += holes.length + cacheEntryOverheadWords
     return true
   }
 
-  #tailIs(tail: Uint32Array, from: number, to: number): boolean {
-    if (tail.length !== to - from) return false
-    const bits = this.#bits
-    for (let i = 0; i < tail.length; i++) if (tail[i] !== bits[from + i]) return false
+  #holesAre(holes: Int32Array): boolean {
+    const current = this.#holes
+    if (holes.length !== current.length) return false
+    for (let i = 0; i < holes.length; i++) if (holes[i] !== current[i]) return false
     return true
   }
 
@@ -291,4 +294,16 @@ class WglSearch {
     next[prev[call]!] = call
     if (next[call] !== -1) prev[next[call]!] = call
   }
+}
+
+/** The first position in ascending `sorted` whose value is >= `value`. */
+function lowerBound(sorted: readonly number[], value: number): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]! < value) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
