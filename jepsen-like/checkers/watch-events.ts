@@ -3,9 +3,11 @@
  * how events are identified and compared, and which write produced a value.
  *
  * A watch's invocation value is a WatchRequest. history.ts names only `fromRevision`; `key` and
- * `recursive` are optional here: the key defaults to the op's `key`, and a watch with no key at all
- * watches every key. A `final` op's invocation value may carry the same fields to say what its
- * event list covers (default: every key, from its first event's revision on).
+ * `recursive` are optional here: the key defaults to the op's `key` (a watch with no key at all
+ * watches every key), and `recursive` defaults to true (the key and everything under it, as the
+ * runner's watchers follow a directory); `recursive: false` watches that one key only. A `final`
+ * op's invocation value may carry the same fields to say what its event list covers (default: the
+ * op's key and everything under it, or every key, from its first event's revision on).
  *
  * Keys are compared without leading or trailing slashes ('/a/b' and 'a/b' are the same key). An
  * event is identified by (revision, key): in etcd v2 a revision (modifiedIndex) names one event,
@@ -40,7 +42,7 @@ export function filterOf(pair: PairedOp, fromRevisionDefault?: number): WatchFil
   return {
     fromRevision,
     key: key === undefined ? undefined : normalizeKey(key),
-    recursive: request.recursive === true,
+    recursive: request.recursive !== false,
   }
 }
 

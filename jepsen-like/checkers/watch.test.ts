@@ -68,6 +68,14 @@ describe('watch checker: valid', () => {
     expect(result.verdict).toBe('valid')
   })
 
+  it('a watch is recursive unless it says otherwise', () => {
+    expect(judge([...writes, watcher({ fromRevision: 1, key: '/' }, events), final]).result.verdict).toBe(
+      'valid',
+    )
+    const narrow = watcher({ fromRevision: 1, key: '/', recursive: false }, [events[0]!])
+    expect(judge([...writes, narrow, final]).result.details).toMatchObject({ counts: { unrequested: 1 } })
+  })
+
   it('without a final history, agreeing watchers are valid with a note', () => {
     const { result } = judge([...writes, watcher(all(1), events), watcher(all(2), events.slice(1))])
     expect(result.verdict).toBe('valid')
