@@ -78,6 +78,7 @@ export const errorCatalogue = {
   TRANSPORT_SNAPSHOT_BUSY: 'a snapshot to this peer is already streaming (one at a time per peer)',
   // Agent configuration: flags and files given at start.
   CONFIG_INVALID: 'the configuration is invalid',
+  DATA_DIR_LOCKED: 'the data directory is in use by another running agent',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue

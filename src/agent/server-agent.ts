@@ -17,6 +17,12 @@
  * closes (open v2 watches end, no new requests, in-flight ones finish) while RaftNode.stop() hands
  * leadership to the most caught-up voter and settles every pending request, then storage closes.
  *
+ * One agent per data directory: the lock (data-dir-lock.ts) is taken before anything is read and
+ * released after storage closed.
+ *
+ * A Raft loop that stops on its own (storage failure, broken invariant) settles `failed`; the CLI
+ * then stops the agent and exits 1, so a supervisor restarts it and replays the WAL.
+ *
  * Identity: member id and cluster id derive from (--initial-cluster-token, --name,
  * --initial-cluster) as in cluster-config.ts, so a restart needs the same three flags.
  */
@@ -34,6 +40,7 @@ import { FileStorage } from '../raft/storage/file-storage.ts'
 import { createPeerTransport } from '../raft/transport/tcp-transport.ts'
 import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
@@ -54,6 +61,11 @@ export interface ServerAgent {
   readonly clientUrl: string
   readonly store: ReplicatedStore
   stop(): Promise<void>
+  /**
+   * Settles when the member's Raft loop stopped on its own (a storage failure or a broken
+   * invariant): the agent can no longer acknowledge anything and must exit.
+   */
+  readonly failed: Promise<Error>
 }
 
 export async function startServerAgent(
@@ -62,6 +74,21 @@ export async function startServerAgent(
   cairnVersion: string,
 ): Promise<ServerAgent> {
   await mkdir(config.dataDir, { recursive: true })
+  const lock = await acquireDataDirLock(config.dataDir)
+  try {
+    return await startLocked(config, log, cairnVersion, lock)
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
+}
+
+async function startLocked(
+  config: ServerAgentConfig,
+  log: AgentLogger,
+  cairnVersion: string,
+  lock: DataDirLock,
+): Promise<ServerAgent> {
   const founding = config.initialClusterState === 'new'
   const cid = await readOrCreateClusterId(
     config.dataDir,
@@ -153,11 +180,15 @@ export async function startServerAgent(
       stopPromoter()
       store.close()
       stateMachine.closeWatchers()
-      await Promise.all([app.close(), node.stop()])
+      try {
+        await Promise.all([app.close(), node.stop()])
+      } finally {
+        await lock.release()
+      }
     })()
     return stopped
   }
-  return { id, clusterId: cid, clientUrl, store, stop }
+  return { id, clusterId: cid, clientUrl, store, stop, failed: node.failed }
 }
 
 function bootstrapOf(

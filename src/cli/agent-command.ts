@@ -13,9 +13,10 @@ import {
   type ServerAgentFlags,
   serverPlantedBugs,
 } from '../agent/agent-config.ts'
+import type { AgentLogger } from '../agent/logger.ts'
 import { createAgentLogger } from '../agent/logger.ts'
 import { startServerAgent } from '../agent/server-agent.ts'
-import { exitOnSignals } from '../agent/shutdown.ts'
+import { exitOnSignals, shutdownMsMax } from '../agent/shutdown.ts'
 import { isCairnError } from '../errors.ts'
 
 const d = agentDefaults
@@ -98,10 +99,27 @@ async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version:
   try {
     const agent = await startServerAgent(config, log, version)
     exitOnSignals(() => agent.stop(), log)
+    void agent.failed.then((error) => exitOnFailure(agent, error, log))
     return 0
   } catch (error) {
     log.error({ err: error }, 'agent failed to start')
     process.stderr.write(`cairn agent: could not start: ${(error as Error).message}\n`)
     process.exit(1) // whatever half-started part is left must not keep the process alive
   }
+}
+
+/**
+ * The member's Raft loop stopped on its own (a disk that refuses writes, a broken invariant): it can
+ * no longer acknowledge anything. Stop what is left (pending requests get RAFT_STOPPED) and exit 1,
+ * so a supervisor restarts the member and it recovers from its WAL.
+ */
+function exitOnFailure(agent: { stop(): Promise<void> }, error: Error, log: AgentLogger): void {
+  log.fatal({ err: error }, 'raft loop stopped: exiting')
+  process.stderr.write(`cairn agent: stopped: ${error.message}\n`)
+  const timer = setTimeout(() => process.exit(1), shutdownMsMax)
+  timer.unref()
+  agent
+    .stop()
+    .catch(() => {}) // the stop rethrows the loop's error, already reported
+    .finally(() => process.exit(1))
 }

@@ -146,6 +146,12 @@ export class RaftNode {
   #loopDone: Promise<void> | undefined
   #stopping = false
   #loopError: Error | undefined
+  #stopped: Promise<void> | undefined
+  #markFailed: (error: Error) => void = () => {}
+  /** Settles with the error when the Ready loop stops on its own (never on a requested stop). */
+  readonly failed: Promise<Error> = new Promise<Error>((resolve) => {
+    this.#markFailed = resolve
+  })
 
   private constructor(options: RaftNodeOptions, persisted: PersistedState, stateMachine: StateMachine) {
     this.id = options.id
@@ -303,9 +309,15 @@ export class RaftNode {
    * Stops the member. A leader first hands leadership to the most caught-up voter (waiting up to
    * one election timeout), so the cluster does not wait out an election.
    */
-  async stop(): Promise<void> {
-    if (this.#stopping) return this.#loopDone
-    if (this.#core.role === 'leader') await this.#handOffLeadership()
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop()
+    return this.#stopped
+  }
+
+  async #stop(): Promise<void> {
+    // After a loop failure (#stopping already set) there is no hand-off, but every pending request
+    // is still answered and the transport and storage are still closed.
+    if (!this.#stopping && this.#core.role === 'leader') await this.#handOffLeadership()
     this.#stopping = true
     if (this.#ticker !== undefined) clearInterval(this.#ticker)
     this.#kick()
@@ -397,6 +409,7 @@ export class RaftNode {
       this.#loopError = error as Error
       this.#stopping = true
       this.#logger.error({ err: error }, 'raft: ready loop stopped')
+      this.#markFailed(error as Error)
     }
   }
 
