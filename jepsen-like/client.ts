@@ -164,6 +164,55 @@ export class EtcdClient {
     })
   }
 
+  /**
+   * A stream watch (`stream=true`) under `dir` from `waitIndex`: hands each event to `onEvent`
+   * until it answers true (done), the stream ends, or it is idle for `idleMs`. Answers why it
+   * stopped: 'done', 'ended' (the server closed it: resume from the next revision), or an error.
+   */
+  async watchStream(
+    dir: string,
+    waitIndex: number,
+    onEvent: (event: WatchEvent) => boolean,
+    idleMs: number,
+  ): Promise<string> {
+    const controller = new AbortController()
+    const url = `${this.#endpoint().url}${keyPath(dir)}?wait=true&recursive=true&stream=true&waitIndex=${waitIndex}`
+    try {
+      const res = await request(url, {
+        signal: controller.signal,
+        headersTimeout: idleMs,
+        bodyTimeout: idleMs,
+        dispatcher: this.#options.dispatcher,
+      })
+      if (res.statusCode !== 200) {
+        const body = parseJson(await res.body.text())
+        this.switchNode()
+        return `${body?.errorCode ?? `http ${res.statusCode}`} ${body?.cause ?? ''}`.trim()
+      }
+      let pending = ''
+      for await (const chunk of res.body) {
+        pending += (chunk as Buffer).toString('utf8')
+        let newline = pending.indexOf('\n')
+        while (newline >= 0) {
+          const line = pending.slice(0, newline).trim()
+          pending = pending.slice(newline + 1)
+          newline = pending.indexOf('\n')
+          if (line === '') continue
+          const event = watchEventOf(parseJson(line))
+          if (event === undefined) throw new Error(`unreadable stream line: ${line.slice(0, 200)}`)
+          if (onEvent(event)) {
+            controller.abort()
+            return 'done'
+          }
+        }
+      }
+      return 'ended'
+    } catch (error) {
+      this.switchNode()
+      return errorCode(error)
+    }
+  }
+
   /** The store index a member reports (X-Etcd-Index of a quorum read of `dir`). */
   async index(dir: string): Promise<Outcome<number>> {
     const raw = await this.#call('GET', `${keyPath(dir)}?quorum=true`)

@@ -9,8 +9,10 @@
  * start to the end: after the heal the final reader writes an end marker (`<dir>/end`, recorded as
  * a write) and every watcher follows until it has passed the marker's revision (`ok`, the events
  * as delivered) or the final deadline passes or the history it asks for is gone (`info`, the
- * events it had). Then the final reader reads the whole event history the same way, from the
- * lowest revision any watcher started at up to the marker (`final`).
+ * events it had). Then the final reader reads the whole event history, from the
+ * lowest revision any watcher started at up to the marker (`final`), with stream watches
+ * (`stream=true`: the server replays its history, then goes live), so the final history comes
+ * through the other watch path of the server.
  *
  * Processes: writers 0..w-1, watchers w..concurrency-1 (at least one of each, so concurrency >= 2),
  * the final reader `concurrency`.
@@ -88,8 +90,31 @@ export class WatchWorkload implements Workload {
     const events: WatchEvent[] = []
     const base = { process, f: 'final', key: watchDir }
     this.#ctx.recorder.record({ ...base, type: 'invoke', value: { fromRevision }, node: client.node })
-    const result = await this.#follow(client, fromRevision, events)
+    const result = await this.#readHistory(client, fromRevision, events)
     this.#record(base, client, events, result)
+  }
+
+  /** The final read: stream watches from `from` up to the end marker, resumed after a cut. */
+  async #readHistory(client: EtcdClient, from: number, events: WatchEvent[]): Promise<FollowResult> {
+    const end = this.#endRevision ?? Number.POSITIVE_INFINITY
+    let next = from
+    const deadline = performance.now() + finalReadsMs
+    while (next <= end) {
+      if (performance.now() > deadline) return { complete: false, error: 'final deadline passed' }
+      const why = await client.watchStream(
+        watchDir,
+        next,
+        (event) => {
+          events.push(event)
+          next = Math.max(next, event.revision + 1)
+          return next > end
+        },
+        this.#ctx.clientTimeoutMs,
+      )
+      if (why.startsWith('401')) return { complete: false, error: why }
+      if (why !== 'done' && why !== 'ended') await sleep(pollRetryMs)
+    }
+    return { complete: true }
   }
 
   async #writer(process: number, client: EtcdClient, prng: Prng, signal: AbortSignal): Promise<void> {
