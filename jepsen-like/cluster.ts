@@ -280,9 +280,18 @@ export class Cluster {
     return best?.name
   }
 
-  /** Polls until every running member names the same leader; undefined past the deadline. */
-  async waitForLeader(timeoutMs: number): Promise<string | undefined> {
+  /**
+   * Polls until every running member names the same leader; undefined past the deadline.
+   * `failOnExit`: throw as soon as a member has exited by itself (a start that cannot succeed).
+   */
+  async waitForLeader(timeoutMs: number, failOnExit = false): Promise<string | undefined> {
     return await pollFor(timeoutMs, async () => {
+      const exit = this.unexpectedExits[0]
+      if (failOnExit && exit !== undefined) {
+        throw new Error(
+          `${exit.member} exited by itself (code ${exit.code}, signal ${exit.signal}); see ${this.#member(exit.member).logPath}`,
+        )
+      }
       const running = this.membersIn('running')
       const statuses = await Promise.all(running.map((n) => this.status(n)))
       const leaders = new Set(statuses.map((s) => s?.leader ?? null))

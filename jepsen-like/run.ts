@@ -130,7 +130,7 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     })
     meta.cluster = cluster.describe()
     if (options.keepData) log(`data directories kept in ${cluster.dataRoot}`)
-    if ((await cluster.waitForLeader(leaderAtStartMs)) === undefined) {
+    if ((await cluster.waitForLeader(leaderAtStartMs, true)) === undefined) {
       throw new Error(`no leader within ${leaderAtStartMs} ms of starting the cluster (see logs/)`)
     }
     mark('cluster up')
@@ -169,13 +169,10 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     results.push(...check(options, recorder.ops, log), processesCheck(c))
     mark('checked')
   } catch (error) {
-    meta.error = error instanceof Error ? (error.stack ?? error.message) : String(error)
-    log(`run failed: ${String(meta.error)}`)
-    results.push({
-      checker: 'runner',
-      verdict: 'unknown',
-      summary: `the run did not complete: ${error instanceof Error ? error.message : String(error)}`,
-    })
+    const message = error instanceof Error ? error.message : String(error)
+    meta.error = error instanceof Error ? (error.stack ?? message) : message
+    log(`run failed: ${message}`)
+    results.push({ checker: 'runner', verdict: 'unknown', summary: `the run did not complete: ${message}` })
   } finally {
     await cluster?.stop()
     await dispatcher.close()
