@@ -1,142 +1,276 @@
 /**
  * bench/etcd-v2: Cairn against the real etcd, side by side, over the etcd v2 keys API.
  *
- * Starts a 3-member Cairn cluster (`cairn agent` processes) and, when Debian's etcd-server is
- * installed, a 3-member etcd with --enable-v2, both on random loopback ports. For each row
- * (writes, local reads, quorum reads at a given concurrency; 256-byte values) it runs Cairn then
- * etcd for the same duration, alternating so that machine noise falls on both, and prints ops/s,
- * p50 and p99 latency and the Cairn/etcd ratio. Requests go to each cluster's leader through a
- * keep-alive connection pool. Everything runs on this one machine: the load generator, six
- * servers; read the ratios, not the absolute numbers.
+ * Each part starts its own fresh 3-member Cairn cluster (`cairn agent` processes) and, when
+ * Debian's etcd-server is installed, a fresh 3-member etcd with --enable-v2, both on random
+ * loopback ports with heartbeat 100 ms and election timeout 1000 ms, runs the same load against
+ * both and stops both (also on errors and on Ctrl-C). The parts, in the order they run:
+ *   kv        writes, local reads, quorum reads at each concurrency: ops/s, p50, p99 (etcd-v2-kv.ts)
+ *   watch     N long-poll watchers on one key, one PUT: p50/p99/max until each has the event
+ *             (etcd-v2-watch.ts)
+ *   memory    VmRSS of the leader and a follower, empty and with 100,000 keys (etcd-v2-memory.ts)
+ *   failover  kill -9 of the leader under 200 writes/s: time until writes succeed again
+ *             (etcd-v2-failover.ts)
+ * Everything runs on this one machine: the load generator and six servers share its cores. Read
+ * the ratios (Cairn/etcd), not the absolute numbers. docs/bench.md explains every row.
  *
- *   npx tsx bench/etcd-v2.ts [--seconds 3] [--concurrency 1,16,64]
+ *   npm run bench                                      every part with the defaults
+ *   npm run bench -- --rows kv --seconds 1 --concurrency 1,64
+ *   npm run bench -- --rows watch --watchers 500 --watch-on leader
+ *   npm run bench -- --rows memory --keys 20000
+ *   npm run bench -- --systems cairn                   skip etcd even when it is installed
  */
+import { spawnSync } from 'node:child_process'
+import { cpus, loadavg, release, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
-import { Pool } from 'undici'
-import { AgentCluster, spawnCairn } from '../test/helpers/agent-processes.ts'
-import { etcdAvailable, startEtcd } from '../test/helpers/etcd.ts'
+import { etcdAvailable } from '../test/helpers/etcd.ts'
+import {
+  type BenchCluster,
+  leaderIndex,
+  type SystemName,
+  startCairnCluster,
+  startEtcdCluster,
+} from './etcd-v2-cluster.ts'
+import { type FailoverRow, runFailover } from './etcd-v2-failover.ts'
+import { fillKeys, type KvRow, kvKeys, kvOps, runKv } from './etcd-v2-kv.ts'
+import { type MemoryRow, runMemory } from './etcd-v2-memory.ts'
+import { runWatch, type WatchPlacement, type WatchRow } from './etcd-v2-watch.ts'
 
-type Op = 'write' | 'local read' | 'quorum read'
+type Part = 'kv' | 'watch' | 'memory' | 'failover'
+const partsInOrder: Part[] = ['kv', 'watch', 'memory', 'failover']
 
-interface Row {
-  ops: number
-  p50: number
-  p99: number
+/** A bad option or environment: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+interface Options {
+  seconds: number
+  levels: number[]
+  parts: Part[]
+  watchers: number
+  placement: WatchPlacement
+  watchThreads: number
+  keys: number
+  systems: SystemName[]
 }
 
-const value = 'x'.repeat(256)
-const keysPerRun = 1_000
+const labelWidth = 30
+const cellWidth = 30
 
-async function runLoad(base: string, op: Op, concurrency: number, seconds: number): Promise<Row> {
-  const pool = new Pool(base, { connections: concurrency, pipelining: 1 })
-  const latencies: number[] = []
-  const deadline = performance.now() + seconds * 1000
-  let n = 0
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const key = `/bench/k${n++ % keysPerRun}`
-      const start = performance.now()
-      const res =
-        op === 'write'
-          ? await pool.request({
-              method: 'PUT',
-              path: `/v2/keys${key}`,
-              body: `value=${value}`,
-              headers: { 'content-type': 'application/x-www-form-urlencoded' },
-            })
-          : await pool.request({
-              method: 'GET',
-              path: `/v2/keys${key}${op === 'quorum read' ? '?quorum=true' : ''}`,
-            })
-      await res.body.dump()
-      if (res.statusCode >= 300) throw new Error(`${op} ${key}: HTTP ${res.statusCode}`)
-      latencies.push(performance.now() - start)
-    }
-  }
-  const started = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  const elapsed = (performance.now() - started) / 1000
-  await pool.close()
-  latencies.sort((a, b) => a - b)
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-  return { ops: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) }
-}
-
-async function fill(base: string): Promise<void> {
-  const pool = new Pool(base, { connections: 32 })
-  for (let i = 0; i < keysPerRun; i += 100) {
-    await Promise.all(
-      Array.from({ length: 100 }, async (_, j) => {
-        const res = await pool.request({
-          method: 'PUT',
-          path: `/v2/keys/bench/k${i + j}`,
-          body: `value=${value}`,
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        })
-        await res.body.dump()
-      }),
-    )
-  }
-  await pool.close()
-}
-
-async function leaderOf(urls: string[]): Promise<string> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    for (const url of urls) {
-      try {
-        const res = await fetch(`${url}/v2/stats/self`)
-        const body = (await res.json()) as { state?: string }
-        if (body.state === 'StateLeader') return url
-      } catch {
-        // not up yet
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`no leader among ${urls.join(', ')}`)
-}
-
-function fmt(row: Row | undefined): string {
-  if (row === undefined) return `${'-'.padStart(9)} ${'-'.padStart(7)} ${'-'.padStart(7)}`
-  return `${Math.round(row.ops).toString().padStart(9)} ${row.p50.toFixed(2).padStart(7)} ${row.p99.toFixed(2).padStart(7)}`
-}
-
-async function main(): Promise<void> {
+function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '3' },
-      concurrency: { type: 'string', default: '1,16,64' },
+      concurrency: { type: 'string', default: '1,16,64,256' },
+      rows: { type: 'string', default: partsInOrder.join(',') },
+      watchers: { type: 'string', default: '5000' },
+      'watch-on': { type: 'string', default: 'all' },
+      'watch-threads': { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
+      keys: { type: 'string', default: '100000' },
+      systems: { type: 'string', default: 'cairn,etcd' },
     },
   })
-  const seconds = Number(values.seconds)
-  const levels = values.concurrency.split(',').map(Number)
-  const cairn = await AgentCluster.create(3)
-  for (const name of cairn.names)
-    cairn.running.set(name, spawnCairn([...cairn.args(name), '--log-level', 'warn'], name))
-  const etcd = etcdAvailable() ? await startEtcd(3) : undefined
+  const list = (s: string) => s.split(',').filter((x) => x !== '')
+  const parts = list(values.rows)
+  const unknown = parts.filter((p) => !partsInOrder.includes(p as Part))
+  if (unknown.length > 0)
+    throw new UsageError(`unknown --rows ${unknown.join(',')}: use ${partsInOrder.join(',')}`)
+  const placement = values['watch-on']
+  if (placement !== 'all' && placement !== 'leader') throw new UsageError('--watch-on is all or leader')
+  const systems = list(values.systems)
+  const isSystem = (s: string): s is SystemName => s === 'cairn' || s === 'etcd'
+  if (systems.length === 0 || !systems.every(isSystem))
+    throw new UsageError('--systems is cairn, etcd or both')
+  const options: Options = {
+    seconds: Number(values.seconds),
+    levels: list(values.concurrency).map(Number),
+    parts: partsInOrder.filter((p) => parts.includes(p)),
+    watchers: Number(values.watchers),
+    placement,
+    watchThreads: Number(values['watch-threads']),
+    keys: Number(values.keys),
+    systems: systems.filter(isSystem),
+  }
+  const counts = [options.seconds, options.watchers, options.watchThreads, options.keys, ...options.levels]
+  for (const n of counts)
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`not a positive number: ${n}`)
+  return options
+}
+
+/** Clusters started and not yet stopped, for the signal handler. */
+const running = new Set<BenchCluster>()
+
+async function withClusters(
+  systems: SystemName[],
+  body: (clusters: BenchCluster[]) => Promise<void>,
+): Promise<void> {
+  const clusters: BenchCluster[] = []
   try {
-    const cairnLeader = await leaderOf(cairn.names.map((n) => cairn.clientUrl(n)))
-    const etcdLeader = etcd === undefined ? undefined : await leaderOf(etcd.clientUrls)
-    await fill(cairnLeader)
-    if (etcdLeader !== undefined) await fill(etcdLeader)
-    console.log(`etcd-v2 bench: 3 members each, 256-byte values, ${seconds} s per cell, leader endpoint`)
-    if (etcd === undefined)
-      console.log('etcd-server is not installed: Cairn only (apt-get install etcd-server)')
-    console.log(
-      `${'row'.padEnd(22)} ${'cairn ops/s'.padStart(9)} p50 ms  p99 ms | ${'etcd ops/s'.padStart(9)} p50 ms  p99 ms | ratio`,
-    )
-    for (const op of ['write', 'local read', 'quorum read'] as Op[]) {
-      for (const c of levels) {
-        const ours = await runLoad(cairnLeader, op, c, seconds)
-        const theirs = etcdLeader === undefined ? undefined : await runLoad(etcdLeader, op, c, seconds)
-        const ratio = theirs === undefined ? '' : (ours.ops / theirs.ops).toFixed(2)
-        console.log(`${`${op} c=${c}`.padEnd(22)} ${fmt(ours)} | ${fmt(theirs)} | ${ratio}`)
-      }
+    for (const system of systems) {
+      const cluster = system === 'cairn' ? await startCairnCluster() : await startEtcdCluster()
+      running.add(cluster)
+      clusters.push(cluster)
     }
+    await body(clusters)
   } finally {
-    await cairn.destroy()
-    await etcd?.stop()
+    await Promise.allSettled(clusters.map((c) => c.stop()))
+    for (const cluster of clusters) running.delete(cluster)
   }
 }
 
-await main()
+function line(label: string, cells: (string | undefined)[], ratio: number | undefined): void {
+  const shown = cells.map((c) => (c ?? '-').padStart(cellWidth)).join(' |')
+  const r = ratio === undefined || !Number.isFinite(ratio) ? '' : ratio.toFixed(2)
+  console.log(`${label.padEnd(labelWidth)}${shown} | ${r}`)
+}
+
+function header(title: string, cell: string, ratio: string, systems: SystemName[]): void {
+  console.log('')
+  console.log(title)
+  const titles = systems.map((s) => `${s} ${cell}`.padStart(cellWidth)).join(' |')
+  console.log(`${''.padEnd(labelWidth)}${titles} | ${ratio}`)
+}
+
+const ms = (x: number) => x.toFixed(2).padStart(7)
+const ratioOf = (values: (number | undefined)[]) =>
+  values.length === 2 && values[0] !== undefined && values[1] !== undefined
+    ? values[0] / values[1]
+    : undefined
+
+async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
+  const leaders = await Promise.all(clusters.map(async (c) => c.clientUrls[await leaderIndex(c)] as string))
+  for (const url of leaders) await fillKeys(url, kvKeys, 32)
+  header(
+    `kv: closed loop on the leader, ${o.seconds} s per cell`,
+    'ops/s  p50 ms  p99 ms',
+    'ops ratio',
+    o.systems,
+  )
+  for (const op of kvOps) {
+    for (const c of o.levels) {
+      const rows: KvRow[] = []
+      // One system after the other, cell by cell, so that machine noise falls on both.
+      for (const url of leaders) rows.push(await runKv(url, op, c, o.seconds))
+      const cells = rows.map(
+        (r) => `${Math.round(r.opsPerSecond).toString().padStart(8)} ${ms(r.p50)} ${ms(r.p99)}`,
+      )
+      line(`${op} c=${c}`, cells, ratioOf(rows.map((r) => r.opsPerSecond)))
+    }
+  }
+}
+
+async function watchPart(clusters: BenchCluster[], o: Options): Promise<void> {
+  const rows: WatchRow[] = []
+  for (const cluster of clusters) {
+    const leader = await leaderIndex(cluster)
+    rows.push(await runWatch(cluster, leader, o.watchers, o.placement, o.watchThreads))
+  }
+  const where = o.placement === 'all' ? 'spread over the 3 members' : 'all on the leader'
+  const title = `watch: ${o.watchers} long polls on one key (${where}), one PUT; ${o.watchThreads} client threads`
+  header(title, 'p50    p99    max ms', 'p99 ratio', o.systems)
+  const missed = (r: WatchRow) => (r.missed > 0 ? ` (${r.missed} missed)` : '')
+  const cells = rows.map((r) => `${ms(r.p50)}${ms(r.p99)}${ms(r.max)}${missed(r)}`)
+  line(`watch fan-out ${o.watchers}`, cells, ratioOf(rows.map((r) => r.p99)))
+  const busy = rows.map((r) => `${(r.clientBusy * 100).toFixed(0)}%`)
+  line('(client thread busy, max)', busy, undefined)
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+
+async function memoryPart(clusters: BenchCluster[], o: Options): Promise<void> {
+  const rows: MemoryRow[] = []
+  for (const cluster of clusters) rows.push(await runMemory(cluster, o.keys))
+  header(
+    `memory: VmRSS, ${o.keys} keys of 256 bytes written at concurrency 64`,
+    'resident',
+    'ratio',
+    o.systems,
+  )
+  const show = (label: string, pick: (r: MemoryRow) => number) =>
+    line(
+      label,
+      rows.map((r) => mib(pick(r))),
+      ratioOf(rows.map(pick)),
+    )
+  show('leader, empty', (r) => r.leaderEmptyBytes)
+  show(`leader, ${o.keys} keys`, (r) => r.leaderBytes)
+  show(`follower, ${o.keys} keys`, (r) => r.followerBytes)
+  const fill = rows.map((r) => `${r.fillSeconds.toFixed(1)} s`)
+  line('(fill time)', fill, ratioOf(rows.map((r) => r.fillSeconds)))
+}
+
+async function failoverPart(clusters: BenchCluster[], o: Options): Promise<void> {
+  const rows: FailoverRow[] = []
+  for (const cluster of clusters) rows.push(await runFailover(cluster))
+  header('failover: kill -9 of the leader under 200 writes/s', 'recovery ms  failed/sent', 'ratio', o.systems)
+  const cells = rows.map(
+    (r) => `${r.recoveryMs === undefined ? 'none' : r.recoveryMs.toFixed(0)}  ${r.failed}/${r.sent}`,
+  )
+  line('failover', cells, ratioOf(rows.map((r) => r.recoveryMs)))
+  for (const [i, r] of rows.entries()) {
+    const reasons = [...r.failures].map(([reason, n]) => `${n} ${reason}`).join(', ')
+    console.log(`  ${o.systems[i]} failed writes: ${reasons || 'none'}`)
+    if (r.failedBeforeKill > 0)
+      console.log(`  ${o.systems[i]}: ${r.failedBeforeKill} writes failed before the kill`)
+  }
+}
+
+function machine(): string {
+  const cores = cpus()
+  const etcd = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout ?? ''
+  const etcdVersion = /etcd Version: (\S+)/.exec(etcd)?.[1] ?? 'not installed'
+  return [
+    `${cores.length} x ${cores[0]?.model ?? 'unknown cpu'}`,
+    `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `Linux ${release()}`,
+    `Node ${process.version}`,
+    `etcd ${etcdVersion}`,
+  ].join(', ')
+}
+
+/** Sockets the watch row needs beyond one per watcher on each side (pools, peers, files). */
+const fileHeadroom = 1_024
+
+/** The soft limit on open files, which this process and the servers it starts inherit. */
+function openFilesMax(): number {
+  const out = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout?.trim() ?? ''
+  return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number(out)
+}
+
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')
+
+async function main(): Promise<void> {
+  const o = parseOptions()
+  if (o.systems.includes('etcd') && !etcdAvailable()) {
+    console.log('etcd-server is not installed: Cairn only (apt-get install etcd-server)')
+    o.systems = o.systems.filter((s) => s !== 'etcd')
+  }
+  const files = openFilesMax()
+  if (o.parts.includes('watch') && files < o.watchers + fileHeadroom)
+    throw new UsageError(
+      `ulimit -n is ${files}; ${o.watchers} watchers need ${o.watchers + fileHeadroom} (ulimit -n 20000)`,
+    )
+  console.log(`etcd-v2 bench: 3 members each on loopback, 256-byte values; ${machine()}`)
+  console.log(`load average at start: ${load()}`)
+  const parts = { kv: kvPart, watch: watchPart, memory: memoryPart, failover: failoverPart }
+  for (const part of o.parts) await withClusters(o.systems, (clusters) => parts[part](clusters, o))
+  console.log('')
+  console.log(`load average at the end: ${load()}`)
+}
+
+async function stopRunning(signal: NodeJS.Signals): Promise<void> {
+  await Promise.all([...running].map((c) => c.stop()))
+  process.exit(signal === 'SIGINT' ? 130 : 143)
+}
+process.once('SIGINT', stopRunning)
+process.once('SIGTERM', stopRunning)
+
+try {
+  await main()
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error
+  console.error(`etcd-v2 bench: ${error.message}`)
+  process.exitCode = 2
+}

@@ -22,6 +22,10 @@ export function etcdctlAvailable(): boolean {
 
 export interface EtcdCluster {
   clientUrls: string[]
+  /** Process id of each member, in clientUrls order (benchmarks read /proc/<pid>/status). */
+  pids: number[]
+  /** Sends a signal to one member (index into clientUrls); resolves once it has exited. */
+  kill(member: number, signal: NodeJS.Signals): Promise<void>
   stop(): Promise<void>
 }
 
@@ -59,17 +63,15 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
       { stdio: 'ignore' },
     ),
   )
+  const kill = (child: ChildProcess, signal: NodeJS.Signals) =>
+    new Promise<void>((resolve) => {
+      // A member killed earlier has a signalCode and no exitCode.
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      child.once('exit', () => resolve())
+      child.kill(signal)
+    })
   const stop = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null) return resolve()
-            child.once('exit', () => resolve())
-            child.kill('SIGKILL')
-          }),
-      ),
-    )
+    await Promise.all(children.map((child) => kill(child, 'SIGKILL')))
     rmSync(dir, { recursive: true, force: true })
   }
   try {
@@ -78,7 +80,13 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
     await stop()
     throw error
   }
-  return { clientUrls, stop }
+  const pids = children.map((child) => child.pid ?? -1)
+  const killMember = async (member: number, signal: NodeJS.Signals) => {
+    const child = children[member]
+    if (child === undefined) throw new Error(`no etcd member ${member}`)
+    await kill(child, signal)
+  }
+  return { clientUrls, pids, kill: killMember, stop }
 }
 
 async function waitHealthy(clientUrls: string[], timeoutMs = 20_000): Promise<void> {
