@@ -6,8 +6,8 @@
  * cycles, so the figure shows what batching buys: one append message per follower and one Ready
  * per node carry a whole batch. Entries are 128 bytes.
  *
- *   npm run bench                      all batch sizes, 3 s each
- *   npm run bench -- --seconds 1 --batch 64
+ *   npm run bench:raft                   all batch sizes, 3 s each
+ *   npm run bench:raft -- --seconds 1 --batch 64
  *
  * There is no etcd counterpart to run in-process for the core alone; the end-to-end benchmarks
  * (bench/ for the keys API) print ratios against the real etcd when it is installed.
