@@ -4,10 +4,10 @@
  *
  * Invariant: every child spawned here is in `live` until its 'exit' event; on the harness's own
  * exit (normal, error, or a signal handled by the CLI) every live child gets SIGKILL, which also
- * ends a SIGSTOPped one.
+ * ends a SIGSTOPped one, and every directory registered with removeOnExit is deleted.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { appendFileSync, closeSync, openSync } from 'node:fs'
+import { appendFileSync, closeSync, openSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 export const cairnBin = fileURLToPath(new URL('../bin/cairn', import.meta.url))
@@ -26,15 +26,37 @@ export interface MemberProcess {
 }
 
 const live = new Set<ChildProcess>()
+const dirsToRemove = new Set<string>()
 let exitHookInstalled = false
 
-/** SIGKILLs every member process still running (synchronous: safe in an 'exit' handler). */
+/**
+ * SIGKILLs every member process still running and deletes the registered directories
+ * (synchronous: safe in an 'exit' handler).
+ */
 export function killLiveProcesses(): void {
   for (const child of live) {
     try {
       child.kill('SIGKILL')
     } catch {}
   }
+  for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true })
+  dirsToRemove.clear()
+}
+
+/** Deletes `dir` when the harness exits, unless forgotten first (the cluster removes it itself). */
+export function removeOnExit(dir: string): void {
+  installExitHook()
+  dirsToRemove.add(dir)
+}
+
+export function forgetOnExit(dir: string): void {
+  dirsToRemove.delete(dir)
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  process.on('exit', killLiveProcesses)
+  exitHookInstalled = true
 }
 
 export function liveProcessCount(): number {
@@ -42,10 +64,7 @@ export function liveProcessCount(): number {
 }
 
 export function spawnMember(args: string[], logPath: string, banner: string): MemberProcess {
-  if (!exitHookInstalled) {
-    process.on('exit', killLiveProcesses)
-    exitHookInstalled = true
-  }
+  installExitHook()
   appendFileSync(logPath, `--- harness ${new Date().toISOString()}: ${banner}\n`)
   const fd = openSync(logPath, 'a')
   let child: ChildProcess

@@ -10,14 +10,15 @@
  * to `<logDir>/<name>.log` across restarts.
  *
  * Member states: running → killed (SIGKILL) → running (restart, same flags); running ↔ paused
- * (SIGSTOP / SIGCONT); running → removed (DELETE /v2/members, then SIGKILL) → running (POST
- * /v2/members with the same peer URL, fresh data dir, `--initial-cluster-state existing
- * --cluster-id`); crashed: exited without the harness asking (a server bug, kept in
+ * (SIGSTOP / SIGCONT); running → removed (DELETE /v2/members until the leader no longer lists it,
+ * then SIGKILL) → running (POST /v2/members with the same peer URL, fresh data dir,
+ * `--initial-cluster-state existing --cluster-id`); crashed: exited without the harness asking (a server bug, kept in
  * `unexpectedExits`); healAll() restarts it like a killed one.
  *
  * Invariants: at most one process per member; a member's state matches its process (running and
- * paused have one, the others none); stop() leaves no process running, and cluster-processes.ts
- * kills any left on the harness's exit.
+ * paused have one, the others none); a member's data directory is wiped only when the leader lists
+ * it as absent or a learner, never while it is a voter; stop() leaves no process running, and
+ * cluster-processes.ts kills any left (and deletes the data) on the harness's exit.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -26,7 +27,14 @@ import { join } from 'node:path'
 import { clusterId as clusterIdOf, memberId } from '../src/agent/cluster-config.ts'
 import { Prng } from '../src/raft/core/prng.ts'
 import { fetchStatus, httpCall, type MemberStatus } from './cluster-http.ts'
-import { type Exit, type MemberProcess, signal, spawnMember } from './cluster-processes.ts'
+import {
+  type Exit,
+  forgetOnExit,
+  type MemberProcess,
+  removeOnExit,
+  signal,
+  spawnMember,
+} from './cluster-processes.ts'
 import { FaultProxy, type LinkFaults } from './proxy.ts'
 
 export type MemberState = 'running' | 'paused' | 'killed' | 'removed' | 'crashed'
@@ -104,6 +112,7 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     mkdirSync(options.logDir, { recursive: true })
     const dataRoot = mkdtempSync(join(tmpdir(), 'cairn-jepsen-'))
+    if (options.keepData !== true) removeOnExit(dataRoot)
     const token = `jepsen-${options.seed}`
     const prng = new Prng(options.seed ^ 0x5eed)
     const members: Member[] = []
@@ -319,18 +328,21 @@ export class Cluster {
   }
 
   /**
-   * Removes a running member (DELETE /v2/members/<id> through the others, retried), then SIGKILLs
-   * it. true once the removal is committed (204, or 404 on a retry after an unclear answer).
+   * Removes a running member, then SIGKILLs it. The removal counts as done only when the leader
+   * (the member with the highest term that says it leads) no longer lists it: a DELETE's 404 can
+   * come from a member whose applied view is behind (one just restarted), so answers are not
+   * trusted. DELETE goes to that leader, retried until the deadline. false if never confirmed.
    */
   async removeMember(name: string): Promise<boolean> {
     const m = this.#member(name)
     if (m.state !== 'running') return false
     const hex = this.idHex(name)
     const done = await pollFor(membershipChangeMs, async () => {
-      const via = await this.#helper(name)
-      if (via === undefined) return undefined
-      const reply = await httpCall('DELETE', `${this.clientUrl(via)}/v2/members/${hex}`, { timeoutMs: 6_000 })
-      return reply?.status === 204 || reply?.status === 404 ? true : undefined
+      const view = await this.#leaderView()
+      if (view === undefined) return undefined
+      if (!view.voters.has(hex) && !view.learners.has(hex)) return true
+      await httpCall('DELETE', `${this.clientUrl(view.leader)}/v2/members/${hex}`, { timeoutMs: 6_000 })
+      return undefined
     })
     if (done !== true) return false
     await this.kill(name)
@@ -339,24 +351,33 @@ export class Cluster {
   }
 
   /**
-   * Adds a removed member back under its old peer URL (so its old id): POST /v2/members until it
-   * is accepted (201, or 409 after an unclear answer), then starts it empty with existing state.
+   * Adds a removed member back under its old peer URL (so its old id) and starts it. In the
+   * leader's view: absent → POST /v2/members to the leader until it answers 201 or the member
+   * shows as a learner (an earlier POST that timed out committed), then a fresh data directory
+   * and `--initial-cluster-state existing`; still a voter → the removal never happened after all,
+   * so it restarts with its data (wiping a voter's data would break Raft's assumptions, not the
+   * server). false if neither happens before the deadline.
    */
   async addMember(name: string): Promise<boolean> {
     const m = this.#member(name)
     if (m.state !== 'removed') return false
-    const added = await pollFor(membershipChangeMs, async () => {
-      const via = await this.#helper(name)
-      if (via === undefined) return undefined
-      const reply = await httpCall('POST', `${this.clientUrl(via)}/v2/members`, {
+    const hex = this.idHex(name)
+    const outcome = await pollFor(membershipChangeMs, async (): Promise<'added' | 'voter' | undefined> => {
+      const view = await this.#leaderView()
+      if (view === undefined) return undefined
+      if (view.voters.has(hex)) return 'voter'
+      if (view.learners.has(hex)) return 'added'
+      const reply = await httpCall('POST', `${this.clientUrl(view.leader)}/v2/members`, {
         json: { peerURLs: [this.peerUrl(name)] },
         timeoutMs: 6_000,
       })
-      return reply?.status === 201 || reply?.status === 409 ? true : undefined
+      return reply?.status === 201 ? 'added' : undefined
     })
-    if (added !== true) return false
-    rmSync(m.dataDir, { recursive: true, force: true })
-    m.joinsExisting = true
+    if (outcome === undefined) return false
+    if (outcome === 'added') {
+      rmSync(m.dataDir, { recursive: true, force: true })
+      m.joinsExisting = true
+    }
     this.start(name)
     return true
   }
@@ -389,7 +410,10 @@ export class Cluster {
     this.#stopped = true
     await Promise.all(this.names.map((n) => this.kill(n)))
     await Promise.all([...this.#members.values()].map((m) => m.proxy.stop()))
-    if (this.#options.keepData !== true) rmSync(this.dataRoot, { recursive: true, force: true })
+    if (this.#options.keepData !== true) {
+      rmSync(this.dataRoot, { recursive: true, force: true })
+      forgetOnExit(this.dataRoot)
+    }
   }
 
   #member(name: string): Member {
@@ -398,21 +422,24 @@ export class Cluster {
     return m
   }
 
-  /** A running member other than `except` to send a membership change to: the leader if known. */
-  async #helper(except: string): Promise<string | undefined> {
+  /**
+   * The membership the leader has applied: the running member with the highest term that says it
+   * leads, asked again for its status. undefined without one.
+   */
+  async #leaderView(): Promise<{ leader: string; voters: Set<string>; learners: Set<string> } | undefined> {
     const leader = await this.leader()
-    if (leader !== undefined && leader !== except) return leader
-    return this.membersIn('running').find((n) => n !== except)
+    const s = leader === undefined ? undefined : await this.status(leader)
+    if (leader === undefined || s?.role !== 'leader') return undefined
+    return { leader, voters: new Set(s.voters), learners: new Set(s.learners) }
   }
 
   /** Running members missing from the leader's membership. */
   async #unlisted(): Promise<string[]> {
-    const leader = await this.leader()
-    if (leader === undefined) return []
-    const s = await this.status(leader)
-    if (s === undefined) return []
-    const listed = new Set([...s.voters, ...s.learners])
-    return this.membersIn('running').filter((n) => !listed.has(this.idHex(n)))
+    const view = await this.#leaderView()
+    if (view === undefined) return []
+    return this.membersIn('running').filter(
+      (n) => !view.voters.has(this.idHex(n)) && !view.learners.has(this.idHex(n)),
+    )
   }
 
   #onExit(m: Member, proc: MemberProcess, exit: Exit): void {

@@ -8,7 +8,8 @@
  *      (one leader, every member a voter, all applied to the same index);
  *   4. the workload's final reads;
  *   5. check the history with checkersFor(workload), each within the time budget, plus the
- *      runner's own `processes` check (a member that exited by itself is a crash: unknown);
+ *      runner's own checks: `processes` (a member that exited by itself is a crash: unknown) and
+ *      `recovery` (a cluster that does not heal and go quiet after the faults: unknown);
  *   6. stop every process (always, also after an error) and write the results folder.
  *
  * A run that cannot complete (no leader at start, an exception) is `unknown`, with the reason in
@@ -166,7 +167,7 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
     mark('final reads done')
     meta.unexpectedExits = c.unexpectedExits
     meta.proxies = c.proxyStats()
-    results.push(...check(options, recorder.ops, log), processesCheck(c))
+    results.push(...check(options, recorder.ops, log), processesCheck(c), recoveryCheck(meta))
     mark('checked')
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
@@ -232,6 +233,26 @@ function processesCheck(cluster: Cluster): CheckResult {
     verdict: 'unknown',
     summary: `member processes exited by themselves (a crash, see logs/): ${list}`,
     details: exits,
+  }
+}
+
+/**
+ * The runner's check that the cluster came back: after every fault was undone it must heal (every
+ * member running and a member again) and go quiet. A cluster that does not is not judged invalid
+ * (no operation is wrong) but is not valid either: a liveness problem to look into.
+ */
+function recoveryCheck(meta: Record<string, unknown>): CheckResult {
+  if (meta.healed === true && meta.quiet === true) {
+    return {
+      checker: 'recovery',
+      verdict: 'valid',
+      summary: 'healed and quiet: one leader, every member a voter',
+    }
+  }
+  return {
+    checker: 'recovery',
+    verdict: 'unknown',
+    summary: `the cluster did not recover after healing (healed: ${meta.healed}, quiet: ${meta.quiet}); see logs/`,
   }
 }
 

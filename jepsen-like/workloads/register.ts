@@ -16,6 +16,7 @@ import type { EtcdClient } from '../client.ts'
 import {
   clientLoop,
   finalRead,
+  finalReadsMs,
   makeClient,
   recordOp,
   UniqueValues,
@@ -63,6 +64,7 @@ export class RegisterWorkload implements Workload {
     const process = this.#ctx.concurrency
     const prng = this.#ctx.prng.fork()
     const client = makeClient(this.#ctx, process, prng)
+    const deadline = performance.now() + finalReadsMs
     for (const key of this.#used) {
       await finalRead(
         this.#ctx,
@@ -70,6 +72,7 @@ export class RegisterWorkload implements Workload {
         { process, f: 'read', key, value: null },
         () => client.read(key),
         (v) => v,
+        deadline,
       )
     }
   }

@@ -39,7 +39,7 @@ export interface Workload {
   final(): Promise<void>
 }
 
-/** Longest the final reads may retry (a healed cluster answers within seconds). */
+/** Longest the final reads of a workload may retry, all together (a healed cluster answers at once). */
 export const finalReadsMs = 60_000
 
 export function makeClient(ctx: WorkloadContext, process: number, prng: Prng): EtcdClient {
@@ -129,7 +129,8 @@ export class UniqueValues {
 }
 
 /**
- * Retries a read until it is ok or `deadlineMs` passes, recording every attempt; the last outcome.
+ * Retries a read until it is ok or `deadline` (a performance.now() time) passes, recording every
+ * attempt; the last outcome. Workloads with several final reads share one deadline.
  */
 export async function finalRead<T>(
   ctx: WorkloadContext,
@@ -137,8 +138,8 @@ export async function finalRead<T>(
   start: OpStart,
   run: () => Promise<Outcome<T>>,
   okValue?: (value: T) => unknown,
+  deadline = performance.now() + finalReadsMs,
 ): Promise<Outcome<T>> {
-  const deadline = performance.now() + finalReadsMs
   for (;;) {
     const outcome = await recordOp(ctx, client, start, run, okValue)
     if (outcome.type === 'ok' || performance.now() > deadline) return outcome
