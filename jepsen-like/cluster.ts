@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { clusterId as clusterIdOf, memberId } from '../src/agent/cluster-config.ts'
 import { Prng } from '../src/raft/core/prng.ts'
-import { fetchStatus, httpCall, type MemberStatus } from './cluster-http.ts'
+import { fetchStatus, type HttpReply, httpCall, type MemberStatus } from './cluster-http.ts'
 import {
   type Exit,
   forgetOnExit,
@@ -52,6 +52,8 @@ export interface ClusterOptions {
   plantedBug?: string | undefined
   /** Keep the data directories after stop() (for debugging a run). */
   keepData?: boolean
+  /** Progress of membership changes and heals (the runner's stderr). */
+  log?: (line: string) => void
 }
 
 export interface UnexpectedExit {
@@ -341,7 +343,10 @@ export class Cluster {
       const view = await this.#leaderView()
       if (view === undefined) return undefined
       if (!view.voters.has(hex) && !view.learners.has(hex)) return true
-      await httpCall('DELETE', `${this.clientUrl(view.leader)}/v2/members/${hex}`, { timeoutMs: 6_000 })
+      const reply = await httpCall('DELETE', `${this.clientUrl(view.leader)}/v2/members/${hex}`, {
+        timeoutMs: 6_000,
+      })
+      this.#log(`remove ${name}: DELETE via ${view.leader}: ${describeReply(reply)}`)
       return undefined
     })
     if (done !== true) return false
@@ -371,9 +376,14 @@ export class Cluster {
         json: { peerURLs: [this.peerUrl(name)] },
         timeoutMs: 6_000,
       })
+      this.#log(`re-add ${name}: POST via ${view.leader}: ${describeReply(reply)}`)
       return reply?.status === 201 ? 'added' : undefined
     })
-    if (outcome === undefined) return false
+    if (outcome === undefined) {
+      const view = await this.#leaderView()
+      this.#log(`re-add ${name}: gave up; leader view ${JSON.stringify(view ?? null, setsAsArrays)}`)
+      return false
+    }
     if (outcome === 'added') {
       rmSync(m.dataDir, { recursive: true, force: true })
       m.joinsExisting = true
@@ -394,14 +404,33 @@ export class Cluster {
     for (const name of this.membersIn('killed', 'crashed')) this.start(name)
     let ok = true
     for (const name of this.membersIn('removed')) ok = (await this.addMember(name)) && ok
-    if ((await this.waitForLeader(30_000)) === undefined) return false
-    const lost = await this.#unlisted()
-    for (const name of lost) {
-      await this.kill(name)
-      this.#member(name).state = 'removed'
-      ok = (await this.addMember(name)) && ok
-    }
+    // A member whose removal committed after the harness gave up on it runs but hears no leader,
+    // so wait for a leader, not for every running member to agree on one.
+    if ((await pollFor(30_000, () => this.leader())) === undefined) return false
+    for (const name of await this.#unlisted()) ok = (await this.readdIfUnlisted(name)) !== false && ok
     return ok
+  }
+
+  /**
+   * For a running member the leader does not list (a removal that committed after the harness
+   * gave up on it): SIGKILL it and add it back. undefined when there is nothing to do (it is
+   * listed, or no leader is known); otherwise whether the re-add worked.
+   */
+  async readdIfUnlisted(name: string): Promise<boolean | undefined> {
+    const view = await this.#leaderView()
+    const hex = this.idHex(name)
+    if (
+      this.state(name) !== 'running' ||
+      view === undefined ||
+      view.voters.has(hex) ||
+      view.learners.has(hex)
+    ) {
+      return undefined
+    }
+    this.#log(`${name} runs but the leader does not list it: adding it back`)
+    await this.kill(name)
+    this.#member(name).state = 'removed'
+    return await this.addMember(name)
   }
 
   /** Kills every process, closes the proxies, removes the data (unless keepData). Idempotent. */
@@ -414,6 +443,10 @@ export class Cluster {
       rmSync(this.dataRoot, { recursive: true, force: true })
       forgetOnExit(this.dataRoot)
     }
+  }
+
+  #log(line: string): void {
+    this.#options.log?.(`cluster: ${line}`)
   }
 
   #member(name: string): Member {
@@ -455,6 +488,15 @@ export class Cluster {
       at: performance.now() - this.#createdAt,
     })
   }
+}
+
+function describeReply(reply: HttpReply | undefined): string {
+  if (reply === undefined) return 'no answer'
+  return `${reply.status} ${JSON.stringify(reply.body ?? null).slice(0, 200)}`
+}
+
+function setsAsArrays(_key: string, value: unknown): unknown {
+  return value instanceof Set ? [...value] : value
 }
 
 function proxyUrl(m: Member): string {

@@ -219,8 +219,10 @@ export class Nemesis {
     return {
       fault,
       undo: async () => {
-        if (!removed) return { removed: false }
-        return { removed: true, readded: await cluster.addMember(target) }
+        if (removed) return { removed: true, readded: await cluster.addMember(target) }
+        // The DELETE may have committed after removeMember gave up: then add it back now.
+        const late = await cluster.readdIfUnlisted(target)
+        return late === undefined ? { removed: false } : { removed: 'late', readded: late }
       },
     }
   }

@@ -128,6 +128,7 @@ export async function runJepsen(options: RunOptions): Promise<RunResult> {
       logLevel: options.serverLogLevel,
       plantedBug: options.bug,
       keepData: options.keepData,
+      log,
     })
     meta.cluster = cluster.describe()
     if (options.keepData) log(`data directories kept in ${cluster.dataRoot}`)
