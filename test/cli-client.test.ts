@@ -208,6 +208,21 @@ describe('cairn member and status', () => {
       () => joiner?.output.join('') ?? '',
     )
     expect(joined.map((r: { status: { name: string } }) => r.status.name).sort()).toEqual(['m1', 'm2'])
+    // Caught up: promoting it now works, unless the leader's promoter was quicker (then it is a voter).
+    const newId = added.stdout.match(/^added member ([0-9a-f]+)/)![1]!
+    const promote = cairn(['member', 'promote', newId, '--endpoint', url])
+    if (promote.code === 0) expect(promote.stdout).toBe(`promoted member ${newId} to voter\n`)
+    else expect(promote.stderr).toBe('Error: membership: member is not a learner\n')
+    await pollUntil(
+      async () => {
+        const run = cairn(['status', '-o', 'json', '--endpoint', url])
+        const voters: string[] =
+          run.code === 0 ? (JSON.parse(run.stdout).members[0].status?.voters ?? []) : []
+        return voters.includes(newId) ? true : undefined
+      },
+      'the new member to be a voter',
+      20_000,
+    )
     expect(cairn(['kv', 'put', 'after-join', 'yes', '--endpoint', url]).code).toBe(0)
     const secondUrl = `http://127.0.0.1:${clientPort}`
     await pollUntil(
@@ -231,6 +246,31 @@ describe('cairn member and status', () => {
     expect(unknown).toMatchObject({ code: 1, stderr: 'Error: membership: member not found\n' })
     expect(cairn(['member', 'remove', 'not-hex', '--endpoint', url]).code).toBe(2)
     expect(cairn(['member', 'add', 'm4', 'nope', '--endpoint', url]).code).toBe(2)
+  })
+
+  it('member promote: refused for a voter (409), an unknown id (404) and a learner not caught up (412)', async () => {
+    const url = await startAgent()
+    await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
+    const self = JSON.parse(cairn(['member', 'list', '-o', 'json', '--endpoint', url]).stdout).members[0].id
+    expect(cairn(['member', 'promote', self, '--endpoint', url])).toMatchObject({
+      code: 1,
+      stderr: 'Error: membership: member is not a learner\n',
+    })
+    expect(cairn(['member', 'promote', 'abc', '--endpoint', url])).toMatchObject({
+      code: 1,
+      stderr: 'Error: membership: member not found\n',
+    })
+    expect(cairn(['member', 'promote', 'not-hex', '--endpoint', url]).code).toBe(2)
+    // A learner that was added but never started has nothing: the leader refuses to count it.
+    const [peerPort] = (await freePorts(1)) as [number]
+    const added = JSON.parse(
+      cairn(['member', 'add', 'm9', `http://127.0.0.1:${peerPort}`, '-o', 'json', '--endpoint', url]).stdout,
+    ).member.id
+    const early = cairn(['member', 'promote', added, '--endpoint', url])
+    expect(early.code).toBe(1)
+    expect(early.stderr).toContain('has not caught up with the leader yet')
+    const status = JSON.parse(cairn(['status', '-o', 'json', '--endpoint', url]).stdout)
+    expect(status.members.find((m: { id: string }) => m.id === added)).toBeDefined()
   })
 
   it('status prints one line per member and the cluster id', async () => {

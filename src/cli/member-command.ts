@@ -8,8 +8,10 @@
  *                      itself; docs/agent.md "Adding a member"). An agent that
  *                      answers 501 does not support adding members yet, and the command says so.
  *   remove ID          DELETE /v2/members/<hex id>
- * `member promote` is not here: the API has no route for it (the leader promotes a learner by itself
- * once it has caught up, src/agent/promoter.ts).
+ *   promote ID         POST /v2/members/<hex id>/promote on the leader (found with
+ *                      /v2/members/leader): the learner becomes a voter now. The leader also
+ *                      promotes a caught-up learner by itself (src/agent/promoter.ts); this is for
+ *                      an operator who wants it at once, and it is refused (412) until caught up.
  */
 import type { Command } from 'commander'
 import {
@@ -31,7 +33,7 @@ export interface MemberJson {
 }
 
 export function addMemberCommand(program: Command): void {
-  const member = program.command('member').description('list, add and remove cluster members')
+  const member = program.command('member').description('list, add, remove and promote cluster members')
 
   withClientFlags(member.command('list').description('list the members and mark the leader')).action(
     async (flags: ClientFlags) => {
@@ -56,6 +58,15 @@ export function addMemberCommand(program: Command): void {
       .argument('<id>', 'member id (hex, as member list shows)'),
   ).action(async (id: string, flags: ClientFlags) => {
     process.exitCode = await runClient(() => memberRemove(id, flags))
+  })
+
+  withClientFlags(
+    member
+      .command('promote')
+      .description('make a caught-up learner a voter now (the leader also does it by itself)')
+      .argument('<id>', 'member id (hex, as member list shows)'),
+  ).action(async (id: string, flags: ClientFlags) => {
+    process.exitCode = await runClient(() => memberPromote(id, flags))
   })
 }
 
@@ -143,4 +154,20 @@ async function memberRemove(id: string, flags: ClientFlags): Promise<void> {
   const reply = await callApi(endpointOf(flags), { method: 'DELETE', path: `/v2/members/${id}` })
   if (reply.status !== 204) throw apiError(reply)
   print(flags.output === 'json' ? formatJson({ removed: id }) : `removed member ${id}\n`)
+}
+
+async function memberPromote(id: string, flags: ClientFlags): Promise<void> {
+  if (!/^[0-9a-fA-F]{1,14}$/.test(id))
+    throw new ClientError(`member promote: "${id}" is not a member id (hex, as member list shows)`, 2)
+  const endpoint = endpointOf(flags)
+  // Membership changes are decided by the leader: ask it directly, so a refusal comes back at once.
+  const leaderReply = await callApi(endpoint, { method: 'GET', path: '/v2/members/leader' })
+  if (leaderReply.status === 503)
+    throw new ClientError('member promote: no leader right now (an election); retry')
+  if (leaderReply.status !== 200) throw apiError(leaderReply)
+  const leaderUrl = (leaderReply.body as MemberJson).clientURLs[0] ?? endpoint
+  const reply = await callApi(leaderUrl, { method: 'POST', path: `/v2/members/${id}/promote` })
+  if (reply.status !== 200) throw apiError(reply)
+  const promoted = reply.body as MemberJson
+  print(flags.output === 'json' ? formatJson({ promoted }) : `promoted member ${promoted.id} to voter\n`)
 }

@@ -7,6 +7,9 @@
  *                                409 when a member already has one of the peer URLs
  *   DELETE /v2/members/<hexid>  204; 404 unknown member
  *   PUT    /v2/members/<hexid>  {"peerURLs":[...]} → 204; 404 unknown; 409 URL of another member
+ *   POST   /v2/members/<hexid>/promote  (Cairn's, after etcd v3's MemberPromote) a learner becomes a
+ *                                voter now → 200 + member; 404 unknown; 409 not a learner; 412 the
+ *                                learner has not caught up with the leader yet
  * Errors here use etcd's httptypes shape {"message": "..."}, not the keys API's error body.
  *
  * Adding and removing are Raft membership changes (RaftNode.proposeConfChange) carrying the
@@ -18,6 +21,7 @@
  * ids and answers 404.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isCairnError } from '../../errors.ts'
 import type { Member } from '../../kv/members.ts'
 import { encodeMemberContext, peerAddress } from '../../raft/member-context.ts'
 import type { V2Context } from './context.ts'
@@ -52,6 +56,7 @@ export function registerMembersRoutes(app: FastifyInstance, ctx: V2Context): voi
   app.post('/v2/members', { bodyLimit }, (request, reply) => addMember(ctx, request, reply))
   app.delete('/v2/members/:id', (request, reply) => removeMember(ctx, request, reply))
   app.put('/v2/members/:id', { bodyLimit }, (request, reply) => updateMember(ctx, request, reply))
+  app.post('/v2/members/:id/promote', (request, reply) => promoteMember(ctx, request, reply))
 }
 
 function listMembers(ctx: V2Context): MemberJson[] {
@@ -96,6 +101,31 @@ async function removeMember(
     return sendFailure(ctx, reply, error)
   }
   return reply.code(204).headers(clusterHeaders(ctx.deps.clusterId)).send()
+}
+
+async function promoteMember(
+  ctx: V2Context,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const member = memberOf(ctx, request)
+  if (member === undefined) return sendMessage(ctx, reply, 404, 'membership: member not found')
+  if (!member.isLearner) return sendMessage(ctx, reply, 409, 'membership: member is not a learner')
+  try {
+    await ctx.deps.store.node.proposeConfChange({ type: 'addVoter', nodeId: member.id })
+  } catch (error) {
+    if (isCairnError(error, 'RAFT_LEARNER_NOT_CAUGHT_UP')) {
+      return sendMessage(
+        ctx,
+        reply,
+        412,
+        'membership: the learner has not caught up with the leader yet (it is promoted by itself once it has)',
+      )
+    }
+    return sendFailure(ctx, reply, error)
+  }
+  const promoted = ctx.deps.raftStatus().members.find((m) => m.id === member.id) ?? member
+  return sendJson(ctx, reply, 200, memberJson(promoted))
 }
 
 async function updateMember(

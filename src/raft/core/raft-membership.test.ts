@@ -68,6 +68,17 @@ describe('learners', () => {
     expect(c.core(1).status().commit).toBe(before) // ... but leader + learner are no quorum
   })
 
+  it('a learner that never answered is not caught up, however short the log (promoting it would cost a quorum)', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    c.core(1).proposeConfChange({ type: 'addLearner', nodeId: 4 }) // node 4 never starts
+    c.process()
+    expect(c.core(1).status().progress?.get(4)?.match).toBe(0)
+    expect(errorCode(() => c.core(1).proposeConfChange({ type: 'addVoter', nodeId: 4 }))).toBe(
+      'RAFT_LEARNER_NOT_CAUGHT_UP',
+    )
+  })
+
   it('promotion is refused with RAFT_LEARNER_NOT_CAUGHT_UP while the learner lags, accepted once it caught up', () => {
     const c = clusterWithLearner({ learnerLagEntriesMax: 2 })
     c.cut(1, 4)

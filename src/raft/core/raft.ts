@@ -724,7 +724,8 @@ export class RaftCore {
       case 'addVoter': {
         if (isVoter) throw new CairnError('RAFT_CONF_CHANGE_INVALID', `${nodeId} is already a voter`)
         const match = this.#progress.get(nodeId)?.match ?? 0
-        if (isLearner && match + this.#config.learnerLagEntriesMax < this.#log.committed) {
+        // A learner that never acknowledged anything (match 0) holds nothing, however short the log.
+        if (isLearner && (match === 0 || match + this.#config.learnerLagEntriesMax < this.#log.committed)) {
           throw new CairnError('RAFT_LEARNER_NOT_CAUGHT_UP', `match ${match}, commit ${this.#log.committed}`)
         }
         return
