@@ -96,11 +96,19 @@ describe('partition shapes', () => {
 })
 
 describe('--nemesis', () => {
-  it('reads lists, all and none, and refuses unknown and unavailable kinds', () => {
+  it('reads lists, all and none, and refuses unknown kinds', () => {
     expect(parseNemeses('partition,kill,pause')).toEqual(['partition', 'kill', 'pause'])
-    expect(parseNemeses('all')).toEqual(['partition', 'latency', 'drop', 'kill', 'pause', 'member'])
+    expect(parseNemeses('all')).toEqual([
+      'partition',
+      'latency',
+      'drop',
+      'kill',
+      'pause',
+      'member',
+      'transfer',
+    ])
     expect(parseNemeses('none')).toEqual([])
-    expect(() => parseNemeses('transfer')).toThrow(/not available/)
+    expect(parseNemeses('transfer')).toEqual(['transfer'])
     expect(() => parseNemeses('partition,flood')).toThrow(/unknown "flood"/)
   })
 })

@@ -14,8 +14,8 @@
  *   pause      SIGSTOP the same way, SIGCONT on stop
  *   member     remove a member (DELETE /v2/members, then SIGKILL), add it back on stop (same peer
  *              URL, fresh data directory, --initial-cluster-state existing)
- * Not available: leadership transfer (no HTTP route asks a leader to hand over; a graceful SIGTERM
- * of the leader does, but that is a different fault), see unsupportedNemeses.
+ *   transfer   ask the leader to hand leadership to a random other running member
+ *              (POST /_cairn/transfer-leader); nothing to undo at the stop, which records the leader
  *
  * Invariants: within one cycle the process faults (kill, pause, member) never pick the same
  * member; at most one member is removed at a time; every start entry is followed by its stop
@@ -23,18 +23,16 @@
  */
 import type { Prng } from '../src/raft/core/prng.ts'
 import type { Cluster } from './cluster.ts'
+import { httpCall } from './cluster-http.ts'
 import { type Fault, type HistoryRecorder, nemesisProcess } from './history.ts'
 import { drawPartition, type Link, partitionShapes } from './nemesis-partitions.ts'
 import { sleep } from './workloads/workload.ts'
 
-export const nemesisKinds = ['partition', 'latency', 'drop', 'kill', 'pause', 'member'] as const
+export const nemesisKinds = ['partition', 'latency', 'drop', 'kill', 'pause', 'member', 'transfer'] as const
 export type NemesisKind = (typeof nemesisKinds)[number]
 
 /** Faults the issue asks for that this harness cannot inject, and why. */
-export const unsupportedNemeses: Record<string, string> = {
-  transfer:
-    'leadership transfer: the agent has no HTTP route that asks the leader to hand over (only a graceful stop does)',
-}
+export const unsupportedNemeses: Record<string, string> = {}
 
 /** `--nemesis` value: comma-separated kinds, `all`, or `none`. Throws on an unknown or unsupported kind. */
 export function parseNemeses(text: string): NemesisKind[] {
@@ -127,6 +125,9 @@ export class Nemesis {
         break
       case 'member':
         active = await this.#memberFault(busy, begin)
+        break
+      case 'transfer':
+        active = await this.#transfer(begin)
         break
     }
     if (active !== undefined) this.#active.push(active)
@@ -224,6 +225,25 @@ export class Nemesis {
         const late = await cluster.readdIfUnlisted(target)
         return late === undefined ? { removed: false } : { removed: 'late', readded: late }
       },
+    }
+  }
+
+  async #transfer(begin: (detail: Record<string, unknown>) => Fault): Promise<ActiveFault | undefined> {
+    const { cluster, prng } = this.#o
+    const leader = await cluster.leader()
+    if (leader === undefined) return undefined
+    const candidates = cluster.membersIn('running').filter((n) => n !== leader)
+    if (candidates.length === 0) return undefined
+    const to = prng.pick(candidates)
+    const fault = begin({ from: leader, to })
+    const url = `${cluster.clientUrl(leader)}/_cairn/transfer-leader?to=${cluster.idHex(to)}`
+    const reply = await httpCall('POST', url)
+    return {
+      fault,
+      undo: async () => ({
+        asked: reply?.status ?? 'unreachable',
+        leaderAfter: (await cluster.leader()) ?? null,
+      }),
     }
   }
 

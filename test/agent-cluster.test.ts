@@ -102,6 +102,21 @@ describe('a 3-member cluster of cairn agent processes', () => {
       expect(s.voters).toHaveLength(3)
       expect(s.members.map((m) => m.name).sort()).toEqual(['m1', 'm2', 'm3'])
     }
+
+    // Leadership transfer, asked of a follower (it forwards to the leader).
+    const follower = c.names.find((n) => n !== leader)!
+    const target = c.names.find((n) => n !== leader && n !== follower)!
+    const targetId = (await status(c.clientUrl(target)))!.id
+    const bad = await http('POST', `${c.clientUrl(follower)}/_cairn/transfer-leader?to=zz`)
+    expect(bad?.status).toBe(400)
+    const asked = await http('POST', `${c.clientUrl(follower)}/_cairn/transfer-leader?to=${targetId}`)
+    expect(asked).toEqual({ status: 202, body: { to: targetId } })
+    await pollUntil(
+      async () => ((await c.leader()) === target ? true : undefined),
+      `${target} to lead`,
+      10_000,
+      () => c.outputs(),
+    )
   })
 
   it('every member publishes its client URL through the log, so etcdctl can sync the member list', async () => {

@@ -6,8 +6,13 @@
  *                        learners and the member table
  * Ids are hex, as etcd shows them. Read-only, answered from local state (no Raft round), so it
  * works on a member that has no leader: it is what `cairn status` and the tests poll.
+ *   POST /_cairn/transfer-leader?to=<hexid>   asks the leader to hand leadership to voter <hexid>
+ *                        (a follower forwards the request). 202 {to} once asked: the hand-over
+ *                        itself takes about one round trip and may fail (watch /_cairn/status);
+ *                        400 not a voter of this member's configuration; 503 no leader known.
  */
 import type { FastifyInstance } from 'fastify'
+import { isCairnError } from '../errors.ts'
 import type { ReplicatedStore } from '../kv/replicated-store.ts'
 import type { NodeId } from '../raft/core/types.ts'
 
@@ -23,6 +28,24 @@ export interface LocalRoutesDeps {
 
 export function registerLocalRoutes(app: FastifyInstance, deps: LocalRoutesDeps): void {
   app.get('/_cairn/status', async () => statusOf(deps))
+  app.post('/_cairn/transfer-leader', async (request, reply) => {
+    const raw = (request.query as { to?: unknown }).to
+    const to = typeof raw === 'string' && /^[0-9a-fA-F]{1,14}$/.test(raw) ? Number.parseInt(raw, 16) : 0
+    const node = deps.store.node
+    if (!node.status().confState.voters.includes(to)) {
+      return reply
+        .code(400)
+        .send({ message: `to: "${String(raw ?? '')}" is not a voter (hex id, as /v2/members shows)` })
+    }
+    try {
+      node.transferLeadership(to)
+    } catch (error) {
+      if (isCairnError(error, 'RAFT_NO_LEADER'))
+        return reply.code(503).send({ message: 'no leader is known' })
+      throw error
+    }
+    return reply.code(202).send({ to: hexId(to) })
+  })
 }
 
 function statusOf(deps: LocalRoutesDeps): object {

@@ -155,6 +155,8 @@ export function spawnCairn(args: string[], name = 'cairn', clientUrl = ''): Agen
 
 export interface MemberStatus {
   name: string
+  /** Hex, as etcd shows ids. */
+  id: string
   role: string
   leader: string | null
   term: number
@@ -168,7 +170,7 @@ export async function status(clientUrl: string): Promise<MemberStatus | undefine
 
 /** One HTTP call; undefined when the connection failed or timed out (the member may be down). */
 export async function http(
-  method: 'GET' | 'PUT',
+  method: 'GET' | 'PUT' | 'POST',
   url: string,
   body?: string,
 ): Promise<{ status: number; body: unknown } | undefined> {
