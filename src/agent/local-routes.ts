@@ -13,6 +13,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { isCairnError } from '../errors.ts'
+import { memberIdFromHex } from '../kv/members.ts'
 import type { ReplicatedStore } from '../kv/replicated-store.ts'
 import type { NodeId } from '../raft/core/types.ts'
 
@@ -30,7 +31,7 @@ export function registerLocalRoutes(app: FastifyInstance, deps: LocalRoutesDeps)
   app.get('/_cairn/status', async () => statusOf(deps))
   app.post('/_cairn/transfer-leader', async (request, reply) => {
     const raw = (request.query as { to?: unknown }).to
-    const to = typeof raw === 'string' && /^[0-9a-fA-F]{1,14}$/.test(raw) ? Number.parseInt(raw, 16) : 0
+    const to = (typeof raw === 'string' ? memberIdFromHex(raw) : undefined) ?? 0
     const node = deps.store.node
     if (!node.status().confState.voters.includes(to)) {
       return reply

@@ -14,6 +14,7 @@
  *                      an operator who wants it at once, and it is refused (412) until caught up.
  */
 import type { Command } from 'commander'
+import { memberIdFromHex } from '../kv/members.ts'
 import {
   apiError,
   ClientError,
@@ -149,7 +150,7 @@ function peerHostPort(peerUrl: string): string {
 }
 
 async function memberRemove(id: string, flags: ClientFlags): Promise<void> {
-  if (!/^[0-9a-fA-F]{1,14}$/.test(id))
+  if (memberIdFromHex(id) === undefined)
     throw new ClientError(`member remove: "${id}" is not a member id (hex, as member list shows)`, 2)
   const reply = await callApi(endpointOf(flags), { method: 'DELETE', path: `/v2/members/${id}` })
   if (reply.status !== 204) throw apiError(reply)
@@ -157,7 +158,7 @@ async function memberRemove(id: string, flags: ClientFlags): Promise<void> {
 }
 
 async function memberPromote(id: string, flags: ClientFlags): Promise<void> {
-  if (!/^[0-9a-fA-F]{1,14}$/.test(id))
+  if (memberIdFromHex(id) === undefined)
     throw new ClientError(`member promote: "${id}" is not a member id (hex, as member list shows)`, 2)
   const endpoint = endpointOf(flags)
   // Membership changes are decided by the leader: ask it directly, so a refusal comes back at once.

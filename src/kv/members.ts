@@ -21,6 +21,14 @@ import {
 import { FieldReader, stringList } from './field-reader.ts'
 import { kvLimits } from './limits.ts'
 
+/**
+ * A member id as operators see it (hex, as etcd shows ids: 1 to 14 digits, so it fits a safe
+ * integer), or undefined for anything else. The one parser for ids in URLs, queries and arguments.
+ */
+export function memberIdFromHex(text: string): number | undefined {
+  return /^[0-9a-fA-F]{1,14}$/.test(text) ? Number.parseInt(text, 16) : undefined
+}
+
 export interface MemberAttributes {
   name: string
   peerUrls: string[]

@@ -22,7 +22,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isCairnError } from '../../errors.ts'
-import type { Member } from '../../kv/members.ts'
+import { type Member, memberIdFromHex } from '../../kv/members.ts'
 import { encodeMemberContext, peerAddress } from '../../raft/member-context.ts'
 import type { V2Context } from './context.ts'
 import { v2ErrorReply } from './errors.ts'
@@ -169,9 +169,8 @@ function peerUrlsOf(ctx: V2Context, request: FastifyRequest, reply: FastifyReply
 }
 
 function memberOf(ctx: V2Context, request: FastifyRequest): Member | undefined {
-  const raw = (request.params as { id?: string }).id ?? ''
-  if (!/^[0-9a-fA-F]{1,14}$/.test(raw)) return undefined
-  const id = Number.parseInt(raw, 16)
+  const id = memberIdFromHex((request.params as { id?: string }).id ?? '')
+  if (id === undefined) return undefined
   return ctx.deps.raftStatus().members.find((m) => m.id === id)
 }
 
