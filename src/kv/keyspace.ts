@@ -231,10 +231,23 @@ export class Keyspace {
     return this.#ttl.due(nowMs, countMax)
   }
 
-  /** Every node but the root, parents before children (key order). */
+  /**
+   * Every node but the root, parents before children (key order). The files come already sorted
+   * from `#files`; only the directories (few, as a rule) are sorted here, then the two are merged.
+   */
   sortedNodes(): KvNode[] {
-    const keys = [...this.#nodes.keys()].filter((key) => key !== rootKey).sort()
-    return keys.map((key) => this.#nodes.get(key) as KvNode)
+    const dirs: string[] = []
+    for (const [key, node] of this.#nodes) if (node.dir && key !== rootKey) dirs.push(key)
+    dirs.sort()
+    const nodes: KvNode[] = []
+    let d = 0
+    for (const file of this.#files) {
+      while (d < dirs.length && (dirs[d] as string) < file)
+        nodes.push(this.#nodes.get(dirs[d++] as string) as KvNode)
+      nodes.push(this.#nodes.get(file) as KvNode)
+    }
+    while (d < dirs.length) nodes.push(this.#nodes.get(dirs[d++] as string) as KvNode)
+    return nodes
   }
 
   #parentOf(node: KvNode): KvNode {

@@ -8,11 +8,27 @@
  */
 import { Packr, Unpackr } from 'msgpackr'
 
-const packr = new Packr({ useRecords: false, moreTypes: false })
+const packrOptions = { useRecords: false, moreTypes: false } as const
+const packr = new Packr(packrOptions)
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
 export function packValue(value: unknown): Uint8Array {
   return packr.pack(value)
+}
+
+/**
+ * A Packr of its own, with the same options, for one large encoding (a snapshot). msgpackr keeps
+ * its output buffer between calls and carves later results out of it, so a snapshot encoded with
+ * the shared Packr would leave a buffer of the snapshot's size behind, pinned by every small
+ * command encoded after it.
+ */
+export function newPackr(): Packr {
+  return new Packr(packrOptions)
+}
+
+/** Decodes a concatenation of msgpack values into the list of them. */
+export function unpackValues(bytes: Uint8Array): unknown[] {
+  return unpackr.unpackMultiple(bytes) as unknown[]
 }
 
 /** Decodes msgpack bytes; throws whatever msgpackr throws on malformed input. */

@@ -6,28 +6,43 @@
  * lease id counter, the members, and the history window (compaction point and events), so a member
  * restored from it answers every later command and watch exactly as one that applied the log.
  *
- * Encoding is deterministic: the same state gives the same bytes (rows are arrays in a fixed
- * order, absent values are null, never undefined). Decoding validates every field and throws
- * KV_SNAPSHOT_INVALID rather than return a partial state.
+ * Taking a snapshot has two steps so the encoding can run off the Ready loop: captureSnapshot()
+ * copies what is mutable (node rows, lease rows, members) and keeps references to what is not (the
+ * history's events are immutable), synchronously; snapshotPieces() then encodes the capture one
+ * chunk of rows at a time, and encodeSnapshotAsync() yields to the event loop between chunks.
  *
- * Layout (format 1): { format, appliedIndex, revision, nextLeaseId,
- *   nodes:   [key, dir, value, createRevision, modRevision, version, deadlineMs|null, lease][],
- *   leases:  [id, ttlMs, deadlineMs][],
- *   members: [id, name, peerUrls, clientUrls, isLearner][],
- *   history: { compactedRevision, events: [revision, action, nowMs, refresh, node, prevNode|null][] } }
- * with event nodes as [key, dir, value|null, createdIndex, modifiedIndex, expiresAtMs|null].
+ * Encoding is deterministic: the same state gives the same bytes (rows are arrays in a fixed
+ * order, absent values are null, never undefined, chunks have a fixed size). Decoding validates
+ * every field and throws KV_SNAPSHOT_INVALID rather than return a partial state.
+ *
+ * Layout (format 2): a concatenation of msgpack values, no outer container:
+ *   1. header { format: 2, appliedIndex, revision, nextLeaseId, compactedRevision, nodeCount,
+ *      eventCount, leases: [id, ttlMs, deadlineMs][], members: [id, name, peerUrls, clientUrls, isLearner][] }
+ *   2. node chunks: arrays of at most snapshotChunkRows rows
+ *      [key, dir, value, createRevision, modRevision, version, deadlineMs|null, lease], nodeCount in all
+ *   3. event chunks: arrays of at most snapshotChunkRows rows
+ *      [revision, action, nowMs, refresh, node, prevNode|null], eventCount in all,
+ *      with event nodes as [key, dir, value, createdIndex, modifiedIndex, expiresAtMs|null] where
+ *      value is null (none), a string, or true: "the value of the snapshot's node with this key",
+ *      allowed only when that node's modRevision is the view's modifiedIndex (the key still holds
+ *      the value this event wrote, so it is stored once, and shared again when decoded).
+ * Format 1 (one map: the header's fields plus nodes and history.events inline, every value
+ * written out) is still decoded, so data directories from before format 2 start.
  */
 
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { KvEvent } from './events.ts'
 import { describeValue } from './field-reader.ts'
 import type { KvNode, NodeRecord } from './keyspace.ts'
 import { KvError } from './kv-error.ts'
 import type { Lease } from './leases.ts'
 import type { Member } from './members.ts'
-import { isPlainObject, packValue, unpackValue } from './msgpack.ts'
+import { isPlainObject, newPackr, unpackValues } from './msgpack.ts'
 import type { V2Node, V2NodeDraft, V2WriteAction } from './v2-node.ts'
 
-export const snapshotFormat = 1
+export const snapshotFormat = 2
+/** Rows per chunk of a format-2 snapshot: what one event-loop turn encodes (about 0.5 MB of rows). */
+export const snapshotChunkRows = 2_000
 
 export interface LeaseRecord {
   id: number
@@ -56,7 +71,17 @@ const writeActions: readonly V2WriteAction[] = [
   'expire',
 ]
 
-export function encodeSnapshot(state: {
+/** A state captured for encoding: safe to encode later, while the live state moves on. */
+export interface CapturedSnapshot {
+  readonly appliedIndex: number
+  readonly header: Record<string, unknown>
+  readonly nodeRows: readonly unknown[][]
+  readonly events: readonly KvEvent[]
+  /** 1 at i: events[i].node's value is its key's node's value in nodeRows (encoded as true). */
+  readonly sharedValue: Uint8Array
+}
+
+export function captureSnapshot(state: {
   appliedIndex: number
   revision: number
   nextLeaseId: number
@@ -65,13 +90,31 @@ export function encodeSnapshot(state: {
   members: readonly Member[]
   compactedRevision: number
   events: readonly KvEvent[]
-}): Uint8Array {
-  return packValue({
-    format: snapshotFormat,
+  /** The live node at a key (the capture is taken synchronously, so it is the captured one). */
+  nodeAt: (key: string) => KvNode | undefined
+}): CapturedSnapshot {
+  const events = state.events
+  const sharedValue = new Uint8Array(events.length)
+  for (let i = 0; i < events.length; i++) {
+    const view = (events[i] as KvEvent).node
+    if (view.value === undefined || view.dir === true) continue
+    const node = state.nodeAt(view.key)
+    if (node !== undefined && !node.dir && node.modRevision === view.modifiedIndex) sharedValue[i] = 1
+  }
+  return {
     appliedIndex: state.appliedIndex,
-    revision: state.revision,
-    nextLeaseId: state.nextLeaseId,
-    nodes: state.nodes.map((n) => [
+    header: {
+      format: snapshotFormat,
+      appliedIndex: state.appliedIndex,
+      revision: state.revision,
+      nextLeaseId: state.nextLeaseId,
+      compactedRevision: state.compactedRevision,
+      nodeCount: state.nodes.length,
+      eventCount: events.length,
+      leases: state.leases.map((l) => [l.id, l.ttlMs, l.deadlineMs]),
+      members: state.members.map((m) => [m.id, m.name, [...m.peerUrls], [...m.clientUrls], m.isLearner]),
+    },
+    nodeRows: state.nodes.map((n) => [
       n.key,
       n.dir,
       n.value,
@@ -81,55 +124,131 @@ export function encodeSnapshot(state: {
       n.deadlineMs ?? null,
       n.lease,
     ]),
-    leases: state.leases.map((l) => [l.id, l.ttlMs, l.deadlineMs]),
-    members: state.members.map((m) => [m.id, m.name, m.peerUrls, m.clientUrls, m.isLearner]),
-    history: {
-      compactedRevision: state.compactedRevision,
-      events: state.events.map((e) => [
+    events,
+    sharedValue,
+  }
+}
+
+/** The encoded snapshot, one msgpack value at a time: the header, then chunks of rows. */
+export function* snapshotPieces(captured: CapturedSnapshot): Generator<Uint8Array> {
+  const packr = newPackr()
+  yield packr.pack(captured.header)
+  const { nodeRows, events, sharedValue } = captured
+  for (let i = 0; i < nodeRows.length; i += snapshotChunkRows) {
+    yield packr.pack(nodeRows.slice(i, i + snapshotChunkRows))
+  }
+  for (let i = 0; i < events.length; i += snapshotChunkRows) {
+    const rows: unknown[] = []
+    const end = Math.min(events.length, i + snapshotChunkRows)
+    for (let j = i; j < end; j++) {
+      const e = events[j] as KvEvent
+      rows.push([
         e.revision,
         e.action,
         e.nowMs,
         e.refresh,
-        encodeView(e.node),
-        e.prevNode === undefined ? null : encodeView(e.prevNode),
-      ]),
-    },
-  })
+        encodeView(e.node, sharedValue[j] === 1),
+        e.prevNode === undefined ? null : encodeView(e.prevNode, false),
+      ])
+    }
+    yield packr.pack(rows)
+  }
+}
+
+/** Encodes a capture at once (tests, and callers that do not mind blocking). */
+export function encodeSnapshotNow(captured: CapturedSnapshot): Uint8Array {
+  return Buffer.concat([...snapshotPieces(captured)])
+}
+
+/** Encodes a capture a chunk per event-loop turn, so timers and sockets are served in between. */
+export async function encodeSnapshotAsync(captured: CapturedSnapshot): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = []
+  for (const piece of snapshotPieces(captured)) {
+    pieces.push(piece)
+    await nextTurn()
+  }
+  return Buffer.concat(pieces)
 }
 
 export function decodeSnapshot(data: Uint8Array): KvSnapshotState {
-  let decoded: unknown
+  let values: unknown[]
   try {
-    decoded = unpackValue(data)
+    values = unpackValues(data)
   } catch (error) {
     throw invalid(`not msgpack (${(error as Error).message})`)
   }
-  if (!isPlainObject(decoded)) throw invalid('not a map')
-  if (decoded.format !== snapshotFormat)
-    throw invalid(`format ${describeValue(decoded.format)}, expected ${snapshotFormat}`)
+  const head = values[0]
+  if (!isPlainObject(head)) throw invalid('not a map')
+  if (head.format === 1 && values.length === 1) return decodeFormat1(head)
+  if (head.format !== snapshotFormat)
+    throw invalid(`format ${describeValue(head.format)}, expected ${snapshotFormat}`)
+  const nodeCount = int(head.nodeCount, 'nodeCount')
+  const eventCount = int(head.eventCount, 'eventCount')
+  let next = 1
+  const takeRows = (count: number, what: string, width: number): unknown[][] => {
+    const out: unknown[][] = []
+    while (out.length < count) {
+      if (next >= values.length) throw invalid(`${what}: ${out.length} of ${count} rows`)
+      const chunk = values[next++]
+      if (!Array.isArray(chunk) || chunk.length === 0 || chunk.length > count - out.length)
+        throw invalid(`${what}: a malformed chunk`)
+      for (const item of chunk) out.push(row(item, what, width))
+    }
+    return out
+  }
+  const nodes = takeRows(nodeCount, 'nodes', 8).map(decodeNode)
+  const eventRows = takeRows(eventCount, 'events', 6)
+  if (next !== values.length) throw invalid(`${values.length - next} values after the events`)
+  const byKey = new Map<string, NodeRecord>()
+  for (const node of nodes) byKey.set(node.key, node)
+  const sharedValueOf = (view: V2NodeDraft): string => {
+    const node = byKey.get(view.key)
+    if (node === undefined || node.dir || node.modRevision !== view.modifiedIndex)
+      throw invalid(
+        `event at ${view.modifiedIndex} shares the value of ${view.key}, which has none from then`,
+      )
+    return node.value
+  }
+  return {
+    appliedIndex: int(head.appliedIndex, 'appliedIndex'),
+    revision: int(head.revision, 'revision'),
+    nextLeaseId: int(head.nextLeaseId, 'nextLeaseId'),
+    nodes,
+    leases: rows(head.leases, 'leases', 3).map(decodeLease),
+    members: rows(head.members, 'members', 5).map(decodeMember),
+    compactedRevision: int(head.compactedRevision, 'compactedRevision'),
+    events: eventRows.map((r) => decodeEvent(r, sharedValueOf)),
+  }
+}
+
+function decodeFormat1(decoded: Record<string, unknown>): KvSnapshotState {
   const history = decoded.history
   if (!isPlainObject(history)) throw invalid('history is not a map')
+  const noSharing = (): string => {
+    throw invalid('format 1 shares no values')
+  }
   return {
     appliedIndex: int(decoded.appliedIndex, 'appliedIndex'),
     revision: int(decoded.revision, 'revision'),
     nextLeaseId: int(decoded.nextLeaseId, 'nextLeaseId'),
     nodes: rows(decoded.nodes, 'nodes', 8).map(decodeNode),
-    leases: rows(decoded.leases, 'leases', 3).map((r) => ({
-      id: int(r[0], 'lease id'),
-      ttlMs: int(r[1], 'lease ttl'),
-      deadlineMs: int(r[2], 'lease deadline'),
-    })),
+    leases: rows(decoded.leases, 'leases', 3).map(decodeLease),
     members: rows(decoded.members, 'members', 5).map(decodeMember),
     compactedRevision: int(history.compactedRevision, 'compactedRevision'),
-    events: rows(history.events, 'events', 6).map(decodeEvent),
+    events: rows(history.events, 'events', 6).map((r) => decodeEvent(r, noSharing)),
   }
 }
 
-function encodeView(v: V2Node): unknown[] {
-  return [v.key, v.dir === true, v.value ?? null, v.createdIndex, v.modifiedIndex, v.expiresAtMs ?? null]
+function decodeLease(r: unknown[]): LeaseRecord {
+  return { id: int(r[0], 'lease id'), ttlMs: int(r[1], 'lease ttl'), deadlineMs: int(r[2], 'lease deadline') }
 }
 
-function decodeView(value: unknown, what: string): V2Node {
+function encodeView(v: V2Node, sharedValue: boolean): unknown[] {
+  const value = sharedValue ? true : (v.value ?? null)
+  return [v.key, v.dir === true, value, v.createdIndex, v.modifiedIndex, v.expiresAtMs ?? null]
+}
+
+function decodeView(value: unknown, what: string, sharedValueOf: (view: V2NodeDraft) => string): V2Node {
   const r = row(value, what, 6)
   const view: V2NodeDraft = {
     key: str(r[0], `${what} key`),
@@ -137,7 +256,8 @@ function decodeView(value: unknown, what: string): V2Node {
     modifiedIndex: int(r[4], what),
   }
   if (bool(r[1], what)) view.dir = true
-  if (r[2] !== null) view.value = str(r[2], `${what} value`)
+  if (r[2] === true) view.value = sharedValueOf(view)
+  else if (r[2] !== null) view.value = str(r[2], `${what} value`)
   if (r[5] !== null) view.expiresAtMs = int(r[5], `${what} expiry`)
   return view
 }
@@ -169,11 +289,14 @@ function decodeMember(r: unknown[]): Member {
   }
 }
 
-function decodeEvent(r: unknown[]): KvEvent {
+function decodeEvent(r: unknown[], sharedValueOf: (view: V2NodeDraft) => string): KvEvent {
   const action = r[1]
   if (!writeActions.includes(action as V2WriteAction)) throw invalid(`event action ${describeValue(action)}`)
-  const node = decodeView(r[4], 'event node')
-  const prevNode = r[5] === null ? undefined : decodeView(r[5], 'event prevNode')
+  const node = decodeView(r[4], 'event node', sharedValueOf)
+  const noSharing = (): string => {
+    throw invalid('a prevNode cannot share a value')
+  }
+  const prevNode = r[5] === null ? undefined : decodeView(r[5], 'event prevNode', noSharing)
   const revision = int(r[0], 'event revision')
   if (node.modifiedIndex !== revision)
     throw invalid(`event at ${revision} with node at ${node.modifiedIndex}`)

@@ -3,11 +3,15 @@
  * same results and byte-identical snapshots; a machine restored from a snapshot taken after N
  * random entries is byte-identical and then answers M more entries (commands, expiries, membership)
  * and watches from past revisions exactly as the original; a corrupt snapshot is refused with
- * KV_SNAPSHOT_INVALID and leaves the state as it was.
+ * KV_SNAPSHOT_INVALID and leaves the state as it was. A capture encoded later (off the Ready loop)
+ * gives the bytes of the state at capture time; values an event shares with its key are stored
+ * once; format-1 snapshots still decode.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { runSteps, stepArbitrary } from './kv-arbitrary.ts'
+import { packValue } from './msgpack.ts'
+import { decodeSnapshot, snapshotChunkRows } from './snapshot-codec.ts'
 import { KvStateMachine } from './state-machine.ts'
 import { errorOf, newTestStore, testEpochMs } from './test-support.ts'
 
@@ -114,5 +118,87 @@ describe('snapshot round trip', () => {
       ),
       { numRuns: 500 },
     )
+  })
+})
+
+describe('capture, then encode later', () => {
+  it('a capture encodes the state at capture time however far the machine has moved on', async () => {
+    await fc.assert(
+      fc.asyncProperty(steps(80), steps(80), async (before, after) => {
+        const clock = { nowMs: testEpochMs }
+        const sm = new KvStateMachine({ historyRevisionsMax: 40 })
+        runSteps([sm], before, clock)
+        const expected = Buffer.from(sm.snapshot())
+        const appliedAtCapture = sm.appliedIndex
+        const capture = sm.captureSnapshot()
+        runSteps([sm], after, clock)
+        expect(capture.appliedIndex).toBe(appliedAtCapture)
+        expect(Buffer.from(await capture.encode()).equals(expected)).toBe(true)
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('encodes in chunks of snapshotChunkRows and restores every node and event of a large state', async () => {
+    const { store, sm } = newTestStore()
+    const keys = snapshotChunkRows * 2 + 17
+    const value = 'v'.repeat(200)
+    for (let i = 0; i < keys; i++) await store.put({ key: `/big/k${i}`, value: `${value}${i}` })
+    for (let i = 0; i < 10; i++) await store.put({ key: `/big/k${i}`, value: `changed${i}` })
+    const data = await sm.captureSnapshot().encode()
+    // Values still held by their key are stored once (the events that wrote them share them):
+    // written twice they would take keys * value.length * 2 bytes on their own.
+    expect(data.byteLength).toBeLessThan(keys * (value.length + 100))
+    const copy = new KvStateMachine()
+    copy.restore(data)
+    expect(copy.v2Get('/big', { recursive: true })).toEqual(sm.v2Get('/big', { recursive: true }))
+    expect(copy.history.all().map((e) => e.json())).toEqual(sm.history.all().map((e) => e.json()))
+    expect(Buffer.from(copy.snapshot()).equals(Buffer.from(data))).toBe(true)
+  })
+
+  it('a shared value that its key does not hold is refused', () => {
+    const { store, sm } = newTestStore()
+    store.apply({ op: 'v2.set', key: '/k', value: 'v', dir: false })
+    const good = Buffer.from(sm.snapshot())
+    // The node row ['/k', false, 'v', 1, 1, 1, ...]: move its modRevision so the event's shared
+    // value (true) points at a node written at another revision.
+    const nodeRevisionAt = good.lastIndexOf(Buffer.from([0xa2, 0x2f, 0x6b, 0xc2, 0xa1, 0x76, 0x01, 0x01]))
+    expect(nodeRevisionAt).toBeGreaterThan(0)
+    const moved = Uint8Array.from(good)
+    moved[nodeRevisionAt + 7] = 0x02 // the node's modRevision 1 -> 2 (and so no longer the event's)
+    expect(errorOf(() => new KvStateMachine().restore(moved)).message).toMatch(/shares the value/)
+  })
+
+  it('a format-1 snapshot (one map, values written out) still restores', () => {
+    const format1 = packValue({
+      format: 1,
+      appliedIndex: 3,
+      revision: 2,
+      nextLeaseId: 1,
+      nodes: [
+        ['/a', true, '', 1, 1, 1, null, 0],
+        ['/a/b', false, 'v', 1, 2, 2, null, 0],
+      ],
+      leases: [],
+      members: [[7, 'm', ['http://127.0.0.1:1'], [], false]],
+      history: {
+        compactedRevision: 0,
+        events: [
+          [1, 'set', testEpochMs, false, ['/a/b', false, 'u', 1, 1, null], null],
+          [2, 'set', testEpochMs, false, ['/a/b', false, 'v', 1, 2, null], ['/a/b', false, 'u', 1, 1, null]],
+        ],
+      },
+    })
+    const state = decodeSnapshot(format1)
+    expect(state.events.map((e) => [e.revision, e.node.value, e.prevNode?.value])).toEqual([
+      [1, 'u', undefined],
+      [2, 'v', 'u'],
+    ])
+    const sm = new KvStateMachine()
+    sm.restore(format1)
+    expect(sm.v2Get('/a/b').node.value).toBe('v')
+    expect(sm.members()).toEqual([
+      { id: 7, name: 'm', peerUrls: ['http://127.0.0.1:1'], clientUrls: [], isLearner: false },
+    ])
   })
 })

@@ -19,7 +19,7 @@
  * it describes; restore() replaces everything or nothing.
  */
 import type { Entry, NodeId } from '../raft/core/types.ts'
-import type { StateMachine } from '../raft/state-machine.ts'
+import type { SnapshotCapture, StateMachine } from '../raft/state-machine.ts'
 import { ApplyContext } from './apply-context.ts'
 import {
   type Command,
@@ -37,7 +37,14 @@ import type { LeaseInfo } from './leases.ts'
 import { type KvConfig, kvLimits, makeKvConfig } from './limits.ts'
 import { type Member, MemberTable } from './members.ts'
 import { type RangeRequest, type RangeResult, range } from './mvcc.ts'
-import { decodeSnapshot, encodeSnapshot, type KvSnapshotState } from './snapshot-codec.ts'
+import {
+  type CapturedSnapshot,
+  captureSnapshot,
+  decodeSnapshot,
+  encodeSnapshotAsync,
+  encodeSnapshotNow,
+  type KvSnapshotState,
+} from './snapshot-codec.ts'
 import type { V2Result } from './v2-node.ts'
 import { type V2GetOptions, v2Get } from './v2-store.ts'
 import { WatchHub, type WatchRequest } from './watch-hub.ts'
@@ -114,15 +121,26 @@ export class KvStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    return encodeSnapshot({
+    return encodeSnapshotNow(this.#capture())
+  }
+
+  captureSnapshot(): SnapshotCapture {
+    const captured = this.#capture()
+    return { appliedIndex: captured.appliedIndex, encode: () => encodeSnapshotAsync(captured) }
+  }
+
+  #capture(): CapturedSnapshot {
+    const keyspace = this.#keyspace
+    return captureSnapshot({
       appliedIndex: this.#applied,
-      revision: this.#keyspace.revision,
-      nextLeaseId: this.#keyspace.leases.nextId,
-      nodes: this.#keyspace.sortedNodes(),
-      leases: this.#keyspace.leases.sorted(),
+      revision: keyspace.revision,
+      nextLeaseId: keyspace.leases.nextId,
+      nodes: keyspace.sortedNodes(),
+      leases: keyspace.leases.sorted(),
       members: this.#members.list(),
       compactedRevision: this.#history.compactedRevision,
       events: this.#history.all(),
+      nodeAt: (key) => keyspace.get(key),
     })
   }
 

@@ -15,7 +15,7 @@ import { bootstrapState, emptyState } from './core/bootstrap.ts'
 import { persist, persistCompaction } from './core/test-cluster.ts'
 import type { Entry, Message, NodeId, PersistedState, Ready } from './core/types.ts'
 import { envelopeBytes, RaftNode } from './node.ts'
-import type { StateMachine } from './state-machine.ts'
+import type { SnapshotCapture, StateMachine } from './state-machine.ts'
 import type { RaftStorage, SaveBatch } from './storage/storage.ts'
 import type { PeerTransport, PeerTransportEvents } from './transport/transport.ts'
 
@@ -33,6 +33,16 @@ class ListMachine implements StateMachine {
 
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify({ appliedIndex: this.appliedIndex, items: this.items }))
+  }
+
+  captureSnapshot(): SnapshotCapture {
+    const appliedIndex = this.appliedIndex
+    const items = [...this.items]
+    const encode = async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return new TextEncoder().encode(JSON.stringify({ appliedIndex, items }))
+    }
+    return { appliedIndex, encode }
   }
 
   restore(data: Uint8Array): void {
@@ -64,6 +74,10 @@ class MemoryStorage implements RaftStorage {
     logStart: { index: number; term: number },
   ) {
     persistCompaction(this.disk, { snapshot, logStart })
+  }
+
+  async storedSnapshot(): Promise<undefined> {
+    return undefined
   }
 
   sizeBytes(): number {
@@ -250,7 +264,8 @@ describe('RaftNode', () => {
     })
     await waitFor(() => node.isLeader, 'leadership')
     for (let i = 0; i < 25; i++) await node.propose(text(`s${i}`))
-    expect(storage.disk.snapshot?.meta.index).toBeGreaterThanOrEqual(20)
+    // Snapshots are encoded off the loop, then installed between two Readies.
+    await waitFor(() => (storage.disk.snapshot?.meta.index ?? 0) >= 20, 'a snapshot at 20 or later')
     expect(storage.disk.logStart.index).toBe(storage.disk.snapshot?.meta.index)
     await node.stop()
     const sm2 = new ListMachine()

@@ -11,7 +11,13 @@
  *      (core/early-send.ts);
  *   2. transport.send(messages) — only after 1, since votes and acknowledgements promise durability;
  *   3. restore the snapshot, apply committed entries, settle the proposals and reads they answer;
- *   4. core.advance(ready); then compact when snapshotCount entries were applied since the last.
+ *   4. core.advance(ready); then, when snapshotCount entries were applied since the last snapshot,
+ *      capture the state machine (cheap) and encode it off the loop (across event-loop turns, while
+ *      later entries are applied); the loop hands the finished snapshot to the core and the disk
+ *      between two Readies (core.compactAt, storage.saveCompaction).
+ *
+ * A member does not hold its snapshot in memory: once a snapshot (its own or a leader's) is on disk,
+ * the core keeps it as StoredSnapshotData, read from the file when a peer needs it.
  *
  * A Ready whose only durable change is the commit index (mustSync false, no entries, no snapshot)
  * is not written by itself: the commit index need not be durable (a restart takes
@@ -44,9 +50,11 @@ import type {
   NodeId,
   PersistedState,
   Ready,
+  SnapshotMeta,
   SoftState,
   Status,
 } from './core/types.ts'
+import { snapshotBytes } from './core/types.ts'
 import { decodeMemberContext, peerAddress } from './member-context.ts'
 import type { StateMachine } from './state-machine.ts'
 import type { RaftStorage } from './storage/storage.ts'
@@ -137,6 +145,11 @@ export class RaftNode {
   #readsWaiting: string[] = []
   #lastSnapshotIndex: number
   #snapshotsReceived = 0
+  /** The snapshot being encoded off the loop (at most one at a time). */
+  #snapshotJob: Promise<void> | undefined
+  /** A finished encoding the loop has yet to hand to the core and the disk. */
+  #snapshotEncoded: { point: SnapshotMeta; data: Uint8Array } | undefined
+  #snapshotError: Error | undefined
   #softState: SoftState = { leader: 0, role: 'follower' }
 
   #ticker: NodeJS.Timeout | undefined
@@ -200,8 +213,9 @@ export class RaftNode {
         sync: true,
       })
     }
-    if (persisted.snapshot !== undefined) options.stateMachine.restore(persisted.snapshot.data)
+    if (persisted.snapshot !== undefined) options.stateMachine.restore(snapshotBytes(persisted.snapshot.data))
     const node = new RaftNode(options, persisted, options.stateMachine)
+    if (persisted.snapshot !== undefined) await node.#keepSnapshotOnDisk(persisted.snapshot.meta)
     await node.#transport.start()
     for (const peer of [...(options.bootstrap?.voters ?? []), ...(options.peers ?? [])])
       node.#setPeer(peer.id, peer.peerUrl)
@@ -322,6 +336,7 @@ export class RaftNode {
     if (this.#ticker !== undefined) clearInterval(this.#ticker)
     this.#kick()
     await this.#loopDone
+    await this.#snapshotJob
     const stopped = new CairnError('RAFT_STOPPED')
     for (const map of [this.#proposals, this.#confChanges, this.#reads] as Map<unknown, Pending>[]) {
       for (const key of [...map.keys()]) this.#settle(map, key, stopped)
@@ -394,6 +409,11 @@ export class RaftNode {
   async #runLoop(): Promise<void> {
     try {
       while (!this.#stopping) {
+        if (this.#snapshotError !== undefined) throw this.#snapshotError
+        if (this.#snapshotEncoded !== undefined) {
+          await this.#installSnapshot()
+          continue
+        }
         if (!this.#core.hasReady()) {
           await new Promise<void>((resolve) => {
             this.#wake = resolve
@@ -436,7 +456,7 @@ export class RaftNode {
     }
     if (late.length > 0) this.#transport.send(late)
     if (rd.snapshot !== undefined) {
-      this.#sm.restore(rd.snapshot.data)
+      this.#sm.restore(snapshotBytes(rd.snapshot.data))
       this.#snapshotsReceived++
       this.#lastSnapshotIndex = rd.snapshot.meta.index
     }
@@ -446,7 +466,8 @@ export class RaftNode {
     this.#core.advance(rd)
     if (rd.softState !== undefined) this.#onSoftState(rd.softState)
     this.#answerReads()
-    await this.#maybeSnapshot()
+    if (rd.snapshot !== undefined) await this.#keepSnapshotOnDisk(rd.snapshot.meta)
+    this.#maybeSnapshot()
   }
 
   #apply(entry: Entry): void {
@@ -518,13 +539,50 @@ export class RaftNode {
     }
   }
 
-  async #maybeSnapshot(): Promise<void> {
+  /** Starts a snapshot when snapshotCount entries were applied since the last (see the header). */
+  #maybeSnapshot(): void {
+    if (this.#snapshotJob !== undefined || this.#snapshotEncoded !== undefined) return
     const applied = this.#core.appliedIndex
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotCount) return
     if (this.#sm.appliedIndex !== applied) return
-    const result = this.#core.compact(applied, this.#sm.snapshot())
+    const point = this.#core.snapshotPoint()
+    const capture = this.#sm.captureSnapshot()
     this.#lastSnapshotIndex = applied
-    await this.#storage.saveCompaction(result.snapshot, result.logStart)
+    this.#snapshotJob = capture
+      .encode()
+      .then(
+        (data) => {
+          this.#snapshotEncoded = { point, data }
+        },
+        (error: unknown) => {
+          this.#snapshotError = error instanceof Error ? error : new Error(String(error))
+        },
+      )
+      .finally(() => {
+        this.#snapshotJob = undefined
+        this.#kick()
+      })
+  }
+
+  /** Compacts the log behind the encoded snapshot and persists both (unless it went stale). */
+  async #installSnapshot(): Promise<void> {
+    const encoded = this.#snapshotEncoded
+    this.#snapshotEncoded = undefined
+    if (encoded === undefined) return
+    const result = this.#core.compactAt(encoded.point, encoded.data)
+    // undefined: a leader's newer snapshot was restored meanwhile.
+    if (result !== undefined) {
+      await this.#storage.saveCompaction(result.snapshot, result.logStart)
+      await this.#keepSnapshotOnDisk(encoded.point)
+    }
+    // Entries applied while this one was encoded may already call for the next.
+    this.#maybeSnapshot()
+  }
+
+  /** The snapshot at `meta` is persisted: let the core read it from disk rather than hold it. */
+  async #keepSnapshotOnDisk(meta: SnapshotMeta): Promise<void> {
+    const stored = await this.#storage.storedSnapshot(meta.index, meta.term)
+    if (stored !== undefined) this.#core.snapshotStored(meta.index, stored)
   }
 
   /** Peer addresses arrive in membership changes; the transport needs them before Raft does. */

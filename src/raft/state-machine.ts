@@ -20,6 +20,12 @@ export interface StateMachine {
   apply(entry: Entry): unknown
   /** The whole state plus appliedIndex, encoded. */
   snapshot(): Uint8Array
+  /**
+   * Captures the state at appliedIndex now, without encoding it (cheap: references and small
+   * copies). encode() then gives the same bytes snapshot() would have given at capture time, even
+   * while later entries are applied; it may take several event-loop turns.
+   */
+  captureSnapshot(): SnapshotCapture
   /** Replaces the whole state with a snapshot's (as taken by snapshot() on any member). */
   restore(data: Uint8Array): void
   /**
@@ -27,4 +33,9 @@ export interface StateMachine {
    * members known only from a restored snapshot. The driver reads it at start to reach its peers.
    */
   memberPeerUrls(): ReadonlyMap<NodeId, readonly string[]>
+}
+
+export interface SnapshotCapture {
+  readonly appliedIndex: number
+  encode(): Promise<Uint8Array>
 }

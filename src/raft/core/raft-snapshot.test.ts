@@ -66,6 +66,61 @@ describe('§7 compaction', () => {
     c.elect(1)
     expect(() => c.core(1).compact(3, new Uint8Array(0))).toThrow(/must be at applied/)
   })
+
+  it('compactAt() takes a snapshot captured before later entries were applied, with the membership of then', () => {
+    const c = new TestCluster([1, 2, 3], { snapshotRetainedEntries: 0 })
+    c.elect(1)
+    proposeMany(c, 1, 3)
+    const core = c.core(1)
+    const point = core.snapshotPoint()
+    expect(point).toEqual({
+      index: core.status().applied,
+      term: 2,
+      confState: { voters: [1, 2, 3], learners: [] },
+    })
+    core.proposeConfChange({ type: 'addLearner', nodeId: 4 })
+    c.process()
+    proposeMany(c, 1, 2)
+    expect(core.snapshotPoint().confState).toEqual({ voters: [1, 2, 3], learners: [4] })
+    expect(core.status().applied).toBeGreaterThan(point.index)
+    const result = core.compactAt(point, new Uint8Array([5]))
+    expect(result?.snapshot.meta).toEqual(point)
+    expect(result?.logStart.index).toBe(point.index)
+    // A point at or behind the newest snapshot is stale: nothing changes.
+    expect(core.compactAt(point, new Uint8Array([6]))).toBeUndefined()
+    expect(() => core.compactAt({ ...point, index: core.status().applied + 1 }, new Uint8Array(0))).toThrow(
+      /beyond applied/,
+    )
+  })
+
+  it('snapshotStored() swaps the bytes the log keeps for data read on demand, which a follower then gets', () => {
+    const c = new TestCluster([1, 2, 3], { snapshotRetainedEntries: 0 })
+    c.elect(1)
+    c.cut(1, 3)
+    proposeMany(c, 1, 5)
+    const bytes = new Uint8Array([1, 2, 3, 4])
+    const snapshot = c.compact(1, bytes)
+    const reads: number[] = []
+    const stored = {
+      byteLength: bytes.byteLength,
+      read: (offset: number, length: number) => {
+        reads.push(offset)
+        return bytes.slice(offset, offset + length)
+      },
+    }
+    expect(() => c.core(1).snapshotStored(snapshot.meta.index, { ...stored, byteLength: 3 })).toThrow(
+      /size differs/,
+    )
+    c.core(1).snapshotStored(snapshot.meta.index - 1, stored) // not the log's snapshot: ignored
+    c.core(1).snapshotStored(snapshot.meta.index, stored)
+    c.recordSent = true
+    c.heal()
+    c.tick(1)
+    const snaps = c.sent.filter((m) => m.type === 'snap')
+    expect(snaps.length).toBe(1)
+    expect(snaps[0]?.type === 'snap' && snaps[0].snapshot.data).toBe(stored)
+    expect(c.core(3).status().applied).toBe(c.core(1).status().commit)
+  })
 })
 
 describe('§7 InstallSnapshot', () => {

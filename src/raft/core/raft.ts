@@ -42,9 +42,12 @@ import type {
   Ready,
   Role,
   Snapshot,
+  SnapshotData,
   SnapshotMessage,
+  SnapshotMeta,
   SoftState,
   Status,
+  StoredSnapshotData,
   VoteMessage,
 } from './types.ts'
 import { noNode } from './types.ts'
@@ -262,16 +265,55 @@ export class RaftCore {
    */
   compact(
     index: number,
-    data: Uint8Array,
+    data: SnapshotData,
   ): { snapshot: Snapshot; logStart: { index: number; term: number } } {
     if (index !== this.#log.applied)
       throw new Error(`raft: compact(${index}) must be at applied ${this.#log.applied}`)
+    const result = this.compactAt(this.snapshotPoint(), data)
+    if (result === undefined) throw new Error(`raft: compact(${index}) is behind the newest snapshot`)
+    return result
+  }
+
+  /**
+   * Where a snapshot of the application's state taken now stands: the applied index, its term and
+   * the membership in force there. The driver captures its state with this point and may encode it
+   * later, while more entries are applied, then hands both to compactAt().
+   */
+  snapshotPoint(): SnapshotMeta {
+    const index = this.#log.applied
     const term = this.#log.term(index)
-    if (term === undefined) throw new Error(`raft: compact(${index}) is behind the log start`)
-    const snapshot: Snapshot = { meta: { index, term, confState: this.#confState() }, data }
+    if (term === undefined) throw new Error(`raft: applied ${index} is behind the log start`)
+    return { index, term, confState: this.#confState() }
+  }
+
+  /**
+   * compact() for a snapshot taken at an earlier point (snapshotPoint()). Returns undefined, and
+   * changes nothing, when the point is stale: at or behind the newest snapshot the log already has
+   * (a leader's snapshot restored since), or no longer in the log with its term.
+   */
+  compactAt(
+    point: SnapshotMeta,
+    data: SnapshotData,
+  ): { snapshot: Snapshot; logStart: { index: number; term: number } } | undefined {
+    if (point.index > this.#log.applied) throw new Error(`raft: snapshot at ${point.index} beyond applied`)
+    if (point.index <= (this.#log.snapshot?.meta.index ?? 0)) return undefined
+    if (this.#log.term(point.index) !== point.term) return undefined
+    const snapshot: Snapshot = { meta: point, data }
     this.#log.compact(snapshot, this.#config.snapshotRetainedEntries)
     const start = this.#log.startIndex
     return { snapshot, logStart: { index: start, term: this.#log.term(start) as number } }
+  }
+
+  /**
+   * The snapshot at `index` is now on disk: keep `data` (read from the file when a peer needs it)
+   * instead of the bytes, so the member does not hold its snapshot in memory. Ignored if the log's
+   * newest snapshot is another one by now.
+   */
+  snapshotStored(index: number, data: StoredSnapshotData): void {
+    const snapshot = this.#log.snapshot
+    if (snapshot === undefined || snapshot.meta.index !== index) return
+    if (data.byteLength !== snapshot.data.byteLength) throw new Error('raft: stored snapshot size differs')
+    this.#log.snapshot = { meta: snapshot.meta, data }
   }
 
   /** The transport reports whether a snapshot it sent to `to` arrived. */

@@ -57,9 +57,31 @@ export interface SnapshotMeta {
   confState: ConfState
 }
 
+/**
+ * A snapshot's data: the bytes themselves, or bytes kept in a file (a member keeps its own newest
+ * snapshot on disk, not in memory: see RaftNode). The core never looks inside the data; it only
+ * hands it on, to the transport or in a Ready.
+ */
+export type SnapshotData = Uint8Array | StoredSnapshotData
+
+/** Snapshot bytes in a file, read only when the snapshot is sent to a peer. */
+export interface StoredSnapshotData {
+  readonly byteLength: number
+  /**
+   * Reads `length` bytes at `offset` (clamped to the end). Reading the whole data in order
+   * verifies its checksum on the last read; a mismatch or a missing file throws.
+   */
+  read(offset: number, length: number): Uint8Array
+}
+
 export interface Snapshot {
   meta: SnapshotMeta
-  data: Uint8Array
+  data: SnapshotData
+}
+
+/** The bytes of a snapshot's data, read whole from its file if it is stored. */
+export function snapshotBytes(data: SnapshotData): Uint8Array {
+  return data instanceof Uint8Array ? data : data.read(0, data.byteLength)
 }
 
 /**

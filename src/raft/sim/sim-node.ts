@@ -18,6 +18,7 @@ import type { RaftConfig } from '../core/config.ts'
 import { isSafeBeforePersist } from '../core/early-send.ts'
 import { RaftCore } from '../core/raft.ts'
 import type { Entry, Message, NodeId, PersistedState, ReadState, Ready, Role } from '../core/types.ts'
+import { snapshotBytes } from '../core/types.ts'
 import { type ClientWrite, KvApp } from './app.ts'
 import { checkCoreRecovered, checkRecovered } from './checkers/durability.ts'
 import type { CheckSuite } from './checkers/suite.ts'
@@ -109,7 +110,7 @@ export class SimNode {
       checks.log.start(this.id, loaded) // in step with the disk again, even if the check is disabled
     }
     const snapshot = loaded.snapshot
-    this.#app = snapshot === undefined ? new KvApp() : KvApp.fromSnapshot(snapshot.data)
+    this.#app = snapshot === undefined ? new KvApp() : KvApp.fromSnapshot(snapshotBytes(snapshot.data))
     if (snapshot !== undefined) {
       if (this.#app.applied !== snapshot.meta.index) {
         throw new SimViolation(
@@ -238,7 +239,7 @@ export class SimNode {
     let membershipChanged = false
     if (rd.snapshot !== undefined) {
       const before = this.app.applied
-      this.#app = KvApp.fromSnapshot(rd.snapshot.data)
+      this.#app = KvApp.fromSnapshot(snapshotBytes(rd.snapshot.data))
       if (this.#app.applied !== rd.snapshot.meta.index) {
         throw new SimViolation(
           'ready-contract',

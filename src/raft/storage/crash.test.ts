@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, expect, it } from 'vitest'
 import { Prng } from '../core/prng.ts'
 import type { PersistedState } from '../core/types.ts'
+import { snapshotBytes } from '../core/types.ts'
 import { crashEntryBytes, crashSnapshotData, crashStorageOptions } from './crash-child.ts'
 import { FileStorage } from './file-storage.ts'
 import { entryData, TempDirs } from './test-data-dir.ts'
@@ -145,7 +146,7 @@ function checkAcked(
   const snapshot = state.snapshot
   expect(snapshot?.meta.index ?? 0, `${where}: snapshot`).toBeGreaterThanOrEqual(acked.snapshotIndex)
   if (snapshot !== undefined) {
-    expect(Array.from(snapshot.data)).toEqual(
+    expect(Array.from(snapshotBytes(snapshot.data))).toEqual(
       Array.from(crashSnapshotData(snapshot.meta.index, snapshot.meta.term)),
     )
     expect(snapshot.meta.index).toBeGreaterThanOrEqual(state.logStart.index)

@@ -10,6 +10,7 @@ import { open as openFile, readdir, rm, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Entry, PersistedState } from '../core/types.ts'
+import { snapshotBytes } from '../core/types.ts'
 import { isStorageError } from './errors.ts'
 import { FileStorage, type FileStorageOptions } from './file-storage.ts'
 import { SnapshotFiles } from './snapshot-files.ts'
@@ -115,10 +116,41 @@ describe('FileStorage round trips', () => {
     )
     const state = await reopen(s, dir)
     expect(state.snapshot?.meta).toEqual(snap.meta)
-    expect(Array.from(state.snapshot!.data)).toEqual(Array.from(snap.data))
+    expect(Array.from(snapshotBytes(state.snapshot!.data))).toEqual(Array.from(snapshotBytes(snap.data)))
     expect(state.logStart).toEqual({ index: 100, term: 3 })
     expect(indexes(state.entries)).toEqual([101, 102, 103, 104, 105])
     expect(state.hardState).toEqual({ term: 3, vote: 0, commit: 100 })
+  })
+
+  it('a stored snapshot is read on demand: in chunks or whole, with its checksum checked at the end', async () => {
+    const dir = await dirs.make()
+    const { s } = await open(dir)
+    await s.save(batch({ entries: entries(1, 20, 1), hardState: { term: 1, vote: 1, commit: 5 } }))
+    const snap = snapshotAt(100, 3, 5000)
+    await s.save(batch({ snapshot: snap, hardState: { term: 3, vote: 0, commit: 100 } }))
+    expect(await s.storedSnapshot(100, 2)).toBeUndefined()
+    const stored = await s.storedSnapshot(100, 3)
+    if (stored === undefined) throw new Error('no stored snapshot')
+    const bytes = snapshotBytes(snap.data)
+    expect(stored.byteLength).toBe(bytes.byteLength)
+    const chunks: Uint8Array[] = []
+    for (let at = 0; at < stored.byteLength; at += 999) chunks.push(stored.read(at, 999))
+    expect(Buffer.concat(chunks).equals(Buffer.from(bytes))).toBe(true)
+    expect(stored.read(stored.byteLength, 10).length).toBe(0)
+    // Damage one byte of the data on disk: the read that completes the data fails.
+    const [name] = (await readdir(path.join(dir, 'snap'))).filter((n) => n.endsWith('.snap'))
+    const handle = await openFile(path.join(dir, 'snap', name as string), 'r+')
+    const size = (await handle.stat()).size
+    await handle.write(Buffer.from([bytes[bytes.length - 10]! ^ 0xff]), 0, 1, size - 10)
+    await handle.close()
+    expect(stored.read(0, 100).length).toBe(100)
+    try {
+      snapshotBytes(stored)
+      expect.unreachable('a damaged snapshot file was read whole')
+    } catch (error) {
+      expect(isStorageError(error, 'STORAGE_CORRUPT')).toBe(true)
+    }
+    await s.close()
   })
 
   it('compaction keeps retained entries, deletes covered segments and prunes snapshots to snapshotsKeptMax', async () => {

@@ -25,7 +25,7 @@
  * the state on disk is unknown until load() runs again in a new process.
  */
 import path from 'node:path'
-import type { PersistedState, Snapshot } from '../core/types.ts'
+import type { PersistedState, Snapshot, StoredSnapshotData } from '../core/types.ts'
 import { ensureDirectory } from './directory.ts'
 import { assertStorage, isStorageError, StorageError } from './errors.ts'
 import * as limits from './limits.ts'
@@ -179,6 +179,11 @@ export class FileStorage implements RaftStorage {
       await wal.append(prepared, true)
       await this.#dropObsolete(wal)
     })
+  }
+
+  storedSnapshot(index: number, term: number): Promise<StoredSnapshotData | undefined> {
+    assertStorage(this.#phase === 'open', `storedSnapshot() on storage that is ${this.#phase}`)
+    return this.#snapshots.stored(index, term)
   }
 
   sizeBytes(): number {

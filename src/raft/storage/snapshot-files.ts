@@ -11,9 +11,10 @@
  * fails any of them is STORAGE_CORRUPT (it was synced whole, so damage is not a torn write).
  * Only the newest file is ever read; older ones are kept (up to keptMax) for operators.
  */
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { closeSync, openSync, readSync } from 'node:fs'
+import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import type { Snapshot } from '../core/types.ts'
+import { type Snapshot, type StoredSnapshotData, snapshotBytes } from '../core/types.ts'
 import { crc32 } from './crc32.ts'
 import { readFully, removeTmpFiles, syncDirectory, tmpSuffix, writeFully } from './directory.ts'
 import { assertStorage, StorageError } from './errors.ts'
@@ -88,25 +89,24 @@ export class SnapshotFiles {
 
   /** Throws STORAGE_LIMIT, before writing anything, if the data is above dataBytesMax. */
   checkLimits(snapshot: Snapshot): void {
-    if (snapshot.data.length > this.#options.dataBytesMax) {
+    if (snapshot.data.byteLength > this.#options.dataBytesMax) {
       throw new StorageError(
         'STORAGE_LIMIT',
-        `snapshot data of ${snapshot.data.length} bytes is above snapshotDataBytesMax ${this.#options.dataBytesMax}`,
+        `snapshot data of ${snapshot.data.byteLength} bytes is above snapshotDataBytesMax ${this.#options.dataBytesMax}`,
       )
     }
   }
 
-  /** Writes the snapshot durably and atomically; on return it is the newest file if none is newer. */
-  async write(snapshot: Snapshot): Promise<void> {
+  /**
+   * Writes the snapshot durably and atomically; on return it is the newest file if none is newer.
+   * Returns the file's data as StoredSnapshotData (the caller may then drop the bytes).
+   */
+  async write(snapshot: Snapshot): Promise<StoredSnapshotData> {
     this.checkLimits(snapshot)
     const { index, term, confState } = snapshot.meta
-    const meta = encodeSnapshotMeta({
-      index,
-      term,
-      confState,
-      dataBytes: snapshot.data.length,
-      dataCrc32: crc32(snapshot.data),
-    })
+    const data = snapshotBytes(snapshot.data)
+    const dataCrc32 = crc32(data)
+    const meta = encodeSnapshotMeta({ index, term, confState, dataBytes: data.length, dataCrc32 })
     const head = encodeRecords(
       [{ type: RecordType.snapshotMeta, payload: meta }],
       0,
@@ -117,7 +117,7 @@ export class SnapshotFiles {
     const handle = await open(tmpPath, 'w')
     try {
       await writeFully(handle, head, 0)
-      await writeFully(handle, snapshot.data, head.length)
+      await writeFully(handle, data, head.length)
       await handle.sync()
     } finally {
       await handle.close()
@@ -125,8 +125,26 @@ export class SnapshotFiles {
     await rename(tmpPath, filePath)
     await syncDirectory(this.#dir)
     this.#files = this.#files.filter((f) => f.filePath !== filePath)
-    this.#files.push({ index, term, filePath, bytes: head.length + snapshot.data.length })
+    this.#files.push({ index, term, filePath, bytes: head.length + data.length })
     this.#files.sort(compareFiles)
+    return new SnapshotFileData(filePath, head.length, data.length, dataCrc32)
+  }
+
+  /**
+   * The data of the snapshot file at index/term as StoredSnapshotData, after reading its header
+   * (the data itself is read, and its checksum verified, only when it is read whole); undefined
+   * when there is no such file.
+   */
+  async stored(index: number, term: number): Promise<StoredSnapshotData | undefined> {
+    const file = this.#files.find((f) => f.index === index && f.term === term)
+    if (file === undefined) return undefined
+    const handle = await open(file.filePath, 'r')
+    try {
+      const { headBytes, meta } = await this.#readHead(handle, file)
+      return new SnapshotFileData(file.filePath, headBytes, meta.dataBytes, meta.dataCrc32)
+    } finally {
+      await handle.close()
+    }
   }
 
   /** Reads and verifies the newest snapshot; undefined when there is none. */
@@ -146,38 +164,97 @@ export class SnapshotFiles {
   }
 
   async #read(file: SnapshotFile): Promise<Snapshot> {
-    const name = path.basename(file.filePath)
-    const corrupt = (reason: string) =>
-      new StorageError('STORAGE_CORRUPT', `snapshot file ${name}: ${reason}`)
     const handle = await open(file.filePath, 'r')
     try {
-      const size = (await handle.stat()).size
-      const lengthBuf = Buffer.alloc(4)
-      if ((await readFully(handle, lengthBuf, 0)) < 4) throw corrupt('too short for a header')
-      const metaBytes = lengthBuf.readUInt32LE(0)
-      if (metaBytes > this.#options.metaBytesMax) throw corrupt(`metadata length ${metaBytes} out of range`)
-      const headBuf = Buffer.alloc(recordHeaderBytes + metaBytes)
-      if ((await readFully(handle, headBuf, 0)) < headBuf.length) throw corrupt('truncated metadata')
-      const rec = decodeRecordAt(headBuf, 0, this.#options.metaBytesMax)
-      if (!rec.ok || rec.type !== RecordType.snapshotMeta)
-        throw corrupt(rec.ok ? 'not a snapshot' : rec.reason)
-      const meta = decodeSnapshotMeta(rec.payload)
-      if (meta === undefined) throw corrupt('undecodable metadata')
-      if (meta.index !== file.index || meta.term !== file.term) {
-        throw corrupt(`holds snapshot ${meta.index}/${meta.term}, not the one its name says`)
-      }
-      if (meta.dataBytes > this.#options.dataBytesMax)
-        throw corrupt(`data length ${meta.dataBytes} above the limit`)
-      if (size !== headBuf.length + meta.dataBytes) {
-        throw corrupt(`file is ${size} bytes, expected ${headBuf.length + meta.dataBytes}`)
-      }
+      const { headBytes, meta } = await this.#readHead(handle, file)
       const data = new Uint8Array(meta.dataBytes)
-      if ((await readFully(handle, data, headBuf.length)) < data.length) throw corrupt('truncated data')
-      if (crc32(data) !== meta.dataCrc32) throw corrupt('data checksum mismatch')
+      if ((await readFully(handle, data, headBytes)) < data.length) throw corrupt(file, 'truncated data')
+      if (crc32(data) !== meta.dataCrc32) throw corrupt(file, 'data checksum mismatch')
       return { meta: { index: meta.index, term: meta.term, confState: meta.confState }, data }
     } finally {
       await handle.close()
     }
+  }
+
+  /** Reads and checks a file's header: the metadata record, its name and the file's length. */
+  async #readHead(handle: FileHandle, file: SnapshotFile) {
+    const size = (await handle.stat()).size
+    const lengthBuf = Buffer.alloc(4)
+    if ((await readFully(handle, lengthBuf, 0)) < 4) throw corrupt(file, 'too short for a header')
+    const metaBytes = lengthBuf.readUInt32LE(0)
+    if (metaBytes > this.#options.metaBytesMax)
+      throw corrupt(file, `metadata length ${metaBytes} out of range`)
+    const headBuf = Buffer.alloc(recordHeaderBytes + metaBytes)
+    if ((await readFully(handle, headBuf, 0)) < headBuf.length) throw corrupt(file, 'truncated metadata')
+    const rec = decodeRecordAt(headBuf, 0, this.#options.metaBytesMax)
+    if (!rec.ok || rec.type !== RecordType.snapshotMeta)
+      throw corrupt(file, rec.ok ? 'not a snapshot' : rec.reason)
+    const meta = decodeSnapshotMeta(rec.payload)
+    if (meta === undefined) throw corrupt(file, 'undecodable metadata')
+    if (meta.index !== file.index || meta.term !== file.term) {
+      throw corrupt(file, `holds snapshot ${meta.index}/${meta.term}, not the one its name says`)
+    }
+    if (meta.dataBytes > this.#options.dataBytesMax)
+      throw corrupt(file, `data length ${meta.dataBytes} above the limit`)
+    if (size !== headBuf.length + meta.dataBytes) {
+      throw corrupt(file, `file is ${size} bytes, expected ${headBuf.length + meta.dataBytes}`)
+    }
+    return { headBytes: headBuf.length, meta }
+  }
+}
+
+function corrupt(file: SnapshotFile, reason: string): StorageError {
+  return new StorageError('STORAGE_CORRUPT', `snapshot file ${path.basename(file.filePath)}: ${reason}`)
+}
+
+/**
+ * A snapshot file's data, read on demand with synchronous reads of the page-cached file (the
+ * transport sends a snapshot one chunk at a time). Reads in order from offset 0 carry a running
+ * CRC-32, checked against the file's metadata when the last byte is read.
+ */
+class SnapshotFileData implements StoredSnapshotData {
+  readonly byteLength: number
+  readonly #filePath: string
+  readonly #dataOffset: number
+  readonly #crc: number
+  /** Bytes read in order from the start so far, and their CRC-32 (-1: not reading in order). */
+  #inOrder = 0
+  #runningCrc = 0
+
+  constructor(filePath: string, dataOffset: number, byteLength: number, crc: number) {
+    this.#filePath = filePath
+    this.#dataOffset = dataOffset
+    this.byteLength = byteLength
+    this.#crc = crc
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    const n = Math.max(0, Math.min(length, this.byteLength - offset))
+    const chunk = Buffer.allocUnsafe(n)
+    const fd = openSync(this.#filePath, 'r')
+    try {
+      let done = 0
+      while (done < n) {
+        const got = readSync(fd, chunk, done, n - done, this.#dataOffset + offset + done)
+        if (got === 0)
+          throw new StorageError('STORAGE_CORRUPT', `snapshot file ${this.#filePath}: truncated data`)
+        done += got
+      }
+    } finally {
+      closeSync(fd)
+    }
+    if (offset === 0) {
+      this.#inOrder = 0
+      this.#runningCrc = 0
+    }
+    if (offset === this.#inOrder) {
+      this.#runningCrc = crc32(chunk, this.#runningCrc)
+      this.#inOrder += n
+      if (this.#inOrder === this.byteLength && this.#runningCrc !== this.#crc) {
+        throw new StorageError('STORAGE_CORRUPT', `snapshot file ${this.#filePath}: data checksum mismatch`)
+      }
+    } else this.#inOrder = -1
+    return chunk
   }
 }
 

@@ -18,7 +18,7 @@
  *     snapshot files beyond the newest `snapshotsKeptMax` are pruned afterwards.
  *   - Calls are not concurrent: the driver awaits each before the next.
  */
-import type { Entry, HardState, PersistedState, Snapshot } from '../core/types.ts'
+import type { Entry, HardState, PersistedState, Snapshot, StoredSnapshotData } from '../core/types.ts'
 
 export interface SaveBatch {
   snapshot: Snapshot | undefined
@@ -33,6 +33,11 @@ export interface RaftStorage {
   save(batch: SaveBatch): Promise<void>
   /** Persists an application snapshot and compacts the log so it starts at logStart. */
   saveCompaction(snapshot: Snapshot, logStart: { index: number; term: number }): Promise<void>
+  /**
+   * The data of the persisted snapshot with this index and term, read from disk when it is needed;
+   * undefined when no such snapshot is stored. The driver keeps this instead of the bytes.
+   */
+  storedSnapshot(index: number, term: number): Promise<StoredSnapshotData | undefined>
   /** Bytes on disk (log segments plus snapshot files), for status and metrics. */
   sizeBytes(): number
   close(): Promise<void>

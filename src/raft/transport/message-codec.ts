@@ -78,7 +78,7 @@ export function messageBytesEstimate(message: Message): number {
       return bytes
     }
     case 'snap':
-      return base + message.snapshot.data.length
+      return base + message.snapshot.data.byteLength
     case 'readIndex':
     case 'readIndexResp':
       return base + message.ctx.length * 3

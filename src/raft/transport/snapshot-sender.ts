@@ -9,11 +9,12 @@
  *     ok ack for the whole snapshot; false on any failure (dial, refusal, connection loss, a
  *     receiver's refusal or checksum mismatch, snapshotIdleTimeoutMs without socket activity).
  *   - The snapshot's data is read, never copied or modified; the caller must not mutate it while
- *     the stream runs (the core's snapshots are immutable).
+ *     the stream runs (the core's snapshots are immutable). Data stored in a file is read one
+ *     chunk at a time; a read that fails (file pruned, checksum mismatch) fails the send.
  *   - At most one chunk beyond the socket's high-water mark is buffered: memory stays flat however
  *     large the snapshot is.
  */
-import type { SnapshotMessage } from '../core/types.ts'
+import type { SnapshotData, SnapshotMessage } from '../core/types.ts'
 import { type Dialing, dial } from './dial.ts'
 import { FrameKind } from './frame.ts'
 import type { FramedSocket } from './framed-socket.ts'
@@ -44,10 +45,10 @@ export class SnapshotSender {
     this.#message = message
     this.#done = done
     const { options } = ctx
-    if (message.snapshot.data.length > options.snapshotBytesMax) {
+    if (message.snapshot.data.byteLength > options.snapshotBytesMax) {
       const error = new TransportError(
         'TRANSPORT_SNAPSHOT_BYTES_MAX',
-        `${message.snapshot.data.length} bytes`,
+        `${message.snapshot.data.byteLength} bytes`,
       )
       queueMicrotask(() => this.#finish(false, error))
       return
@@ -98,14 +99,25 @@ export class SnapshotSender {
     if (link === undefined || this.#finished || this.#ended) return
     const data = this.#message.snapshot.data
     const chunkBytes = this.#ctx.options.snapshotChunkBytes
-    while (this.#offset < data.length) {
-      const chunk = data.subarray(this.#offset, this.#offset + chunkBytes)
+    while (this.#offset < data.byteLength) {
+      let chunk: Uint8Array
+      try {
+        chunk = readChunk(data, this.#offset, chunkBytes)
+      } catch (error) {
+        link.fail(
+          new TransportError(
+            'TRANSPORT_SNAPSHOT_INVALID',
+            `reading the snapshot: ${(error as Error).message}`,
+          ),
+        )
+        return
+      }
       this.#offset += chunk.length
       this.#hash.update(chunk)
       if (!link.writeFrame(FrameKind.snapshotChunk, chunk)) return
     }
     this.#ended = true
-    link.writeRecord(FrameKind.snapshotEnd, { dataBytes: data.length, checksum: this.#hash.digest() })
+    link.writeRecord(FrameKind.snapshotEnd, { dataBytes: data.byteLength, checksum: this.#hash.digest() })
   }
 
   #onFrame(kind: number, body: Buffer): void {
@@ -131,7 +143,10 @@ export class SnapshotSender {
     const { to, snapshot } = this.#message
     if (ok) {
       stats.snapshotsSent++
-      options.log.info({ peer: to, index: snapshot.meta.index, bytes: snapshot.data.length }, 'snapshot sent')
+      options.log.info(
+        { peer: to, index: snapshot.meta.index, bytes: snapshot.data.byteLength },
+        'snapshot sent',
+      )
     } else {
       stats.snapshotsSendFailed++
       options.log.warn(
@@ -141,4 +156,12 @@ export class SnapshotSender {
     }
     this.#done(ok)
   }
+}
+
+/** One chunk of the data: a view of bytes in memory, or read from the snapshot's file. */
+function readChunk(data: SnapshotData, offset: number, length: number): Uint8Array {
+  if (data instanceof Uint8Array) return data.subarray(offset, offset + length)
+  const chunk = data.read(offset, length)
+  if (chunk.length === 0) throw new Error(`no data at offset ${offset} of ${data.byteLength}`)
+  return chunk
 }

@@ -39,7 +39,7 @@ export function newChecksum(): Hash {
 
 export function snapshotHeaderOf(message: SnapshotMessage): SnapshotHeader {
   const { from, to, term, snapshot } = message
-  return { from, to, term, meta: snapshot.meta, dataBytes: snapshot.data.length }
+  return { from, to, term, meta: snapshot.meta, dataBytes: snapshot.data.byteLength }
 }
 
 export function validateSnapshotHeader(x: unknown): SnapshotHeader | undefined {

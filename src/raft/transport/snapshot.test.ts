@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Message, NodeId, SnapshotMessage } from '../core/types.ts'
+import { snapshotBytes } from '../core/types.ts'
 import { FrameKind } from './frame.ts'
 import {
   connectAll,
@@ -70,10 +71,43 @@ describe('streaming', () => {
     expect(got.type).toBe('snap')
     if (got.type !== 'snap') return
     expect(got.snapshot.meta).toEqual({ index: 500, term: 3, confState: { voters: [1, 2, 3], learners: [] } })
-    expect(got.snapshot.data.length).toBe(data.length)
-    expect(Buffer.from(got.snapshot.data).equals(Buffer.from(data))).toBe(true)
+    expect(got.snapshot.data.byteLength).toBe(data.length)
+    expect(Buffer.from(snapshotBytes(got.snapshot.data)).equals(Buffer.from(data))).toBe(true)
     expect(a.transport.stats()).toMatchObject({ snapshotsSent: 1, snapshotsSendFailed: 0, messagesSent: 0 })
     expect(b.transport.stats()).toMatchObject({ snapshotsReceived: 1, snapshotsReceiveFailed: 0 })
+  })
+
+  it('streams stored snapshot data chunk by chunk; a read that fails fails the send', async () => {
+    const [a, b] = [await start(1), await start(2)]
+    connectAll([a, b])
+    const data = pseudoRandomBytes(3 * 1024 * 1024 + 5, 11)
+    const reads: number[] = []
+    let broken = false
+    const stored = {
+      byteLength: data.length,
+      read(offset: number, length: number): Uint8Array {
+        if (broken && offset > 0) throw new Error('snapshot file gone')
+        reads.push(offset)
+        return data.slice(offset, offset + length)
+      },
+    }
+    const message = (): SnapshotMessage => ({
+      ...snapshotMessage(1, 2, data),
+      snapshot: { ...snapshotMessage(1, 2, data).snapshot, data: stored },
+    })
+    a.transport.send([message()])
+    await waitFor(() => a.snapshotStatus.length === 1, 'snapshot status')
+    expect(a.snapshotStatus).toEqual([{ peer: 2, ok: true }])
+    expect(reads).toEqual([0, 1, 2, 3].map((i) => i * 1024 * 1024))
+    const got = b.received[0] as Message
+    expect(
+      got.type === 'snap' && Buffer.from(snapshotBytes(got.snapshot.data)).equals(Buffer.from(data)),
+    ).toBe(true)
+    broken = true
+    a.transport.send([message()])
+    await waitFor(() => a.snapshotStatus.length === 2, 'second snapshot status')
+    expect(a.snapshotStatus[1]).toEqual({ peer: 2, ok: false })
+    expect(b.received).toHaveLength(1)
   })
 
   it('sends chunks of snapshotChunkBytes: header, 13 chunks, end', async () => {
@@ -224,7 +258,9 @@ describe('receiver checks', () => {
     await waitFor(() => raw.frames.length === 2, 'ack')
     expect(lastAck(raw)).toEqual({ kind: FrameKind.snapshotAck, value: { ok: true } })
     const got = b.received.at(-1)
-    expect(got?.type === 'snap' && Buffer.from(got.snapshot.data).equals(Buffer.from(data))).toBe(true)
+    expect(
+      got?.type === 'snap' && Buffer.from(snapshotBytes(got.snapshot.data)).equals(Buffer.from(data)),
+    ).toBe(true)
   })
 
   it.each([
