@@ -16,19 +16,21 @@
  */
 import type { Socket } from 'node:net'
 import type { Message, NodeId } from '../core/types.ts'
-import { FrameKind } from './frame.ts'
+import { FrameKind, frameHeaderBytes } from './frame.ts'
 import { FramedSocket } from './framed-socket.ts'
 import { type Hello, helloRefusal, type Reply, validateHello } from './handshake.ts'
-import { decodeBody, decodeOwnedBody } from './message-codec.ts'
+import { decodeBody, decodeOwnedBody, messageBytesEstimate } from './message-codec.ts'
 import type { ResolvedOptions } from './options.ts'
 import { SnapshotAssembly, validateSnapshotEnd, validateSnapshotHeader } from './snapshot-stream.ts'
 import type { TransportStats } from './stats.ts'
 import { TransportError, type TransportErrorCode } from './transport-error.ts'
+import type { TransportCounters } from './transport-stats.ts'
 import { validateMessage } from './validate.ts'
 
 export interface InboundContext {
   readonly options: ResolvedOptions
   readonly stats: TransportStats
+  readonly counters: TransportCounters
   deliver(message: Message): void
   snapshotStreamsActive(): number
   /** A message stream from `from` was accepted; the transport closes an older one from it. */
@@ -143,13 +145,16 @@ export class InboundConnection {
   }
 
   #onBatch(body: Buffer, owned: boolean): void {
-    const { stats, options } = this.#ctx
+    const { stats, options, counters } = this.#ctx
+    const from = (this.#hello as Hello).from
+    const peer = counters.peer(from)
+    if (peer !== undefined) peer.bytesReceived += frameHeaderBytes + body.length
     const batch = decodeOwnedBody(body, owned)
     if (!Array.isArray(batch)) {
       stats.framesUndecodable++
       return
     }
-    const from = (this.#hello as Hello).from
+    let nowMs = -1
     for (const item of batch) {
       const message = validateMessage(item)
       if (message === undefined || message.type === 'snap') {
@@ -161,6 +166,15 @@ export class InboundConnection {
         continue
       }
       stats.messagesReceived++
+      if (peer !== undefined) peer.messagesReceived++
+      if (message.type === 'app') {
+        if (nowMs < 0) nowMs = options.now()
+        counters.appendsReceived++
+        counters.recvWindow.record(nowMs, messageBytesEstimate(message))
+      } else if (message.type === 'appResp' && peer !== undefined) {
+        if (nowMs < 0) nowMs = options.now()
+        peer.appendAnswered(message, nowMs)
+      }
       this.#ctx.deliver(message)
       if (this.#state !== 'messages') return // deliver() may have stopped the transport
     }

@@ -46,6 +46,12 @@ export interface PeerTransportLimits {
   handshakeTimeoutMs: number
   /** Accepted connections open at the same time (server maxConnections). */
   inboundConnectionsMax: number
+  /** Appends kept each way for the send/receive rates of /v2/stats/self (etcd's statsQueue: 200). */
+  statsRateWindowMessages: number
+  /** The rates are 0 once the newest append in the window is older than this (etcd: 1 s). */
+  statsRateIdleMs: number
+  /** An append latency probe unanswered for this long is abandoned (transport-stats.ts). */
+  statsLatencyProbeTimeoutMs: number
 }
 
 export interface PeerTransportOptions extends Partial<PeerTransportLimits> {
@@ -59,6 +65,8 @@ export interface PeerTransportOptions extends Partial<PeerTransportLimits> {
   log?: TransportLog
   /** Uniform in [0, 1): the jitter of reconnect delays. Default Math.random. */
   random?: () => number
+  /** Monotonic milliseconds for the stats' rates and latencies. Default performance.now. */
+  now?: () => number
 }
 
 const KiB = 1024
@@ -66,6 +74,9 @@ const MiB = 1024 * KiB
 const GiB = 1024 * MiB
 
 export const clusterIdBytesMax = 256
+
+/** Largest rate window: two windows of two Float64Arrays each, 1 MiB in all at this size. */
+export const statsRateWindowMessagesMax = 32_768
 
 /**
  * TCP keepalive probes start after this much silence on any peer connection, so a peer host that
@@ -88,6 +99,9 @@ export const peerTransportDefaults: PeerTransportLimits = {
   dialTimeoutMs: 2_000,
   handshakeTimeoutMs: 2_000,
   inboundConnectionsMax: 256,
+  statsRateWindowMessages: 200,
+  statsRateIdleMs: 1_000,
+  statsLatencyProbeTimeoutMs: 10_000,
 }
 
 export interface ResolvedOptions extends PeerTransportLimits {
@@ -97,6 +111,7 @@ export interface ResolvedOptions extends PeerTransportLimits {
   events: PeerTransportEvents
   log: TransportLog
   random: () => number
+  now: () => number
 }
 
 export function resolveOptions(options: PeerTransportOptions): ResolvedOptions {
@@ -109,6 +124,7 @@ export function resolveOptions(options: PeerTransportOptions): ResolvedOptions {
     events: options.events,
     log: options.log ?? pino({ name: 'cairn-transport' }),
     random: options.random ?? Math.random,
+    now: options.now ?? (() => performance.now()),
   }
   assertResolved(resolved)
   return resolved
@@ -140,6 +156,10 @@ function assertResolved(o: ResolvedOptions): void {
     'snapshotBytesMax exceeds the largest buffer',
   )
   assertTransport(o.reconnectBackoffMinMs <= o.reconnectBackoffMaxMs, 'reconnect backoff min > max')
+  assertTransport(
+    o.statsRateWindowMessages <= statsRateWindowMessagesMax,
+    `statsRateWindowMessages must be at most ${statsRateWindowMessagesMax}`,
+  )
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -20,17 +20,19 @@
 import type { Message, NodeId } from '../core/types.ts'
 import { reconnectDelayMs } from './backoff.ts'
 import { type Dialing, dial } from './dial.ts'
-import { FrameKind } from './frame.ts'
+import { FrameKind, frameHeaderBytes } from './frame.ts'
 import type { FramedSocket } from './framed-socket.ts'
 import { protocolVersion } from './handshake.ts'
-import { encodeBatches, messageBytesEstimate } from './message-codec.ts'
+import { encodeBatches, encodeBody, messageBytesEstimate } from './message-codec.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { TransportStats } from './stats.ts'
 import { TransportError } from './transport-error.ts'
+import type { PeerCounters, TransportCounters } from './transport-stats.ts'
 
 export interface PeerContext {
   readonly options: ResolvedOptions
   readonly stats: TransportStats
+  readonly counters: TransportCounters
   /** Reports (deferred, coalesced by the transport) that messages to `peer` were lost. */
   unreachable(peer: NodeId): void
 }
@@ -40,6 +42,7 @@ type State = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed'
 export class PeerConnection {
   readonly peer: NodeId
   readonly #ctx: PeerContext
+  readonly #counters: PeerCounters
   #address: { host: string; port: number }
   #state: State = 'idle'
   #dialing: Dialing | undefined
@@ -54,6 +57,7 @@ export class PeerConnection {
     this.#ctx = ctx
     this.peer = peer
     this.#address = address
+    this.#counters = ctx.counters.forPeer(peer)
   }
 
   get state(): State {
@@ -75,6 +79,7 @@ export class PeerConnection {
         return
       case 'backoff':
         this.#ctx.stats.messagesDroppedUnreachable += messages.length
+        for (const message of messages) this.#countDropped(message)
         this.#ctx.unreachable(this.peer)
         return
       case 'idle':
@@ -165,6 +170,8 @@ export class PeerConnection {
     const { stats, options } = this.#ctx
     this.#link = undefined
     stats.connectionFailures++
+    this.#counters.connectionFailures++
+    this.#counters.probeLost()
     const fields = { peer: this.peer, address: this.#address, code: error.code, reason: error.message }
     if (error.code === 'TRANSPORT_HANDSHAKE_REFUSED') {
       stats.handshakesRefused++
@@ -195,6 +202,7 @@ export class PeerConnection {
         this.#queueBytes + bytes > options.peerQueueBytesMax
       ) {
         dropped++
+        this.#countDropped(message)
         continue
       }
       this.#queue.push(message)
@@ -215,7 +223,12 @@ export class PeerConnection {
   #dropQueue(): void {
     if (this.#queue.length === 0) return
     this.#ctx.stats.messagesDroppedUnreachable += this.#queue.length
-    this.#takeQueue()
+    for (const message of this.#takeQueue()) this.#countDropped(message)
+  }
+
+  #countDropped(message: Message): void {
+    this.#counters.messagesDropped++
+    if (message.type === 'app') this.#counters.appendsDropped++
   }
 
   #write(messages: readonly Message[]): void {
@@ -227,10 +240,35 @@ export class PeerConnection {
     link.writeFrames(FrameKind.batch, bodies)
     stats.batchesSent += bodies.length
     stats.messagesSent += messages.length - oversized
+    this.#countWritten(messages, bodies, oversized > 0)
     if (oversized > 0) {
       stats.messagesDroppedOversized += oversized
       options.log.warn({ peer: this.peer, count: oversized }, 'messages larger than frameBytesMax dropped')
       this.#ctx.unreachable(this.peer)
+    }
+  }
+
+  /**
+   * Per-peer and append counters of one written batch (transport-stats.ts). With oversized
+   * messages left out (rare, logged), each message is encoded again to tell which they were.
+   */
+  #countWritten(messages: readonly Message[], bodies: readonly Buffer[], someOversized: boolean): void {
+    const counters = this.#counters
+    const all = this.#ctx.counters
+    for (const body of bodies) counters.bytesSent += frameHeaderBytes + body.length
+    const bodyBytesMax = this.#ctx.options.frameBytesMax - 1
+    let nowMs = -1
+    for (const message of messages) {
+      if (someOversized && encodeBody([message]).length > bodyBytesMax) {
+        this.#countDropped(message)
+        continue
+      }
+      counters.messagesSent++
+      if (message.type !== 'app') continue
+      if (nowMs < 0) nowMs = this.#ctx.options.now()
+      all.appendsSent++
+      all.sendWindow.record(nowMs, messageBytesEstimate(message))
+      counters.appendWritten(message, nowMs, all.latencyProbeTimeoutMs)
     }
   }
 }

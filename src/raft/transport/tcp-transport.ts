@@ -29,6 +29,7 @@ import { SnapshotSender } from './snapshot-sender.ts'
 import { emptyStats, type TransportStats } from './stats.ts'
 import type { PeerTransport } from './transport.ts'
 import { assertTransport, TransportError } from './transport-error.ts'
+import { TransportCounters, type TransportCountersView } from './transport-stats.ts'
 
 interface Peer {
   address: { host: string; port: number }
@@ -50,6 +51,7 @@ export function createPeerTransport(options: PeerTransportOptions): TcpPeerTrans
 export class TcpPeerTransport implements PeerTransport {
   readonly #options: ResolvedOptions
   readonly #stats = emptyStats()
+  readonly #counters: TransportCounters
   readonly #peers = new Map<NodeId, Peer>()
   readonly #inbound = new Set<InboundConnection>()
   readonly #messageStreams = new Map<NodeId, InboundConnection>()
@@ -61,9 +63,11 @@ export class TcpPeerTransport implements PeerTransport {
 
   constructor(options: PeerTransportOptions) {
     this.#options = resolveOptions(options)
+    this.#counters = new TransportCounters(this.#options, this.#options.now)
     this.#peerContext = {
       options: this.#options,
       stats: this.#stats,
+      counters: this.#counters,
       unreachable: (peer) => this.#emitUnreachable(peer),
     }
     this.#inboundContext = this.#makeInboundContext()
@@ -71,6 +75,14 @@ export class TcpPeerTransport implements PeerTransport {
 
   stats(): TransportStats {
     return { ...this.#stats }
+  }
+
+  /**
+   * Append and per-peer counters, live (transport-stats.ts): what /v2/stats/self, /v2/stats/leader
+   * and /metrics read. A peer's counters exist from setPeer to removePeer.
+   */
+  get counters(): TransportCountersView {
+    return this.#counters
   }
 
   peerStatus(id: NodeId): PeerStatus | undefined {
@@ -155,6 +167,7 @@ export class TcpPeerTransport implements PeerTransport {
     const peer = this.#peers.get(id)
     if (peer === undefined) return
     this.#peers.delete(id)
+    this.#counters.forget(id)
     void peer.messages.close()
     if (peer.snapshot !== undefined) {
       void peer.snapshot.cancel()
@@ -209,6 +222,7 @@ export class TcpPeerTransport implements PeerTransport {
     return {
       options: this.#options,
       stats: this.#stats,
+      counters: this.#counters,
       deliver: (message) => {
         if (!this.#stopped) this.#options.events.onMessage(message)
       },
