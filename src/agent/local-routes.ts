@@ -1,6 +1,6 @@
 /**
  * The agent's own HTTP route, beside the API surfaces (the etcd v2 API serves /v2/*, /health and
- * /version):
+ * /version) and GET /metrics (metrics.ts):
  *   GET /_cairn/status   this member's Raft view: name, Cairn version, ids, role, leader, term, commit, applied,
  *                        store revision, snapshots received from a leader since start, voters,
  *                        learners and the member table

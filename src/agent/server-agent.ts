@@ -10,8 +10,9 @@
  * the HTTP listener, so a client never reaches a member whose store is not running. If any step
  * fails, what was started is stopped again before the error is rethrown.
  *
- * HTTP: the etcd v2 API (src/api/etcd-v2: /v2/keys, /v2/members, /v2/stats, /health, /version)
- * and the agent's /_cairn/status (local-routes.ts).
+ * HTTP: the etcd v2 API (src/api/etcd-v2: /v2/keys, /v2/members, /v2/stats, /health, /version),
+ * the agent's /_cairn/status (local-routes.ts) and Prometheus /metrics (metrics.ts). The transport
+ * RaftNode creates is kept here too, so /v2/stats and /metrics read its counters.
  *
  * Stop order (stop(), idempotent): the expiry sweeper and watchers stop, then the HTTP server
  * closes (open v2 watches end, no new requests, in-flight ones finish) while RaftNode.stop() hands
@@ -30,6 +31,7 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
+import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
 import { ReplicatedStore } from '../kv/replicated-store.ts'
 import { KvStateMachine } from '../kv/state-machine.ts'
 import { bootstrapState } from '../raft/core/bootstrap.ts'
@@ -37,13 +39,14 @@ import type { NodeId } from '../raft/core/types.ts'
 import { encodeMemberContext } from '../raft/member-context.ts'
 import { RaftNode } from '../raft/node.ts'
 import { FileStorage } from '../raft/storage/file-storage.ts'
-import { createPeerTransport } from '../raft/transport/tcp-transport.ts'
+import { createPeerTransport, type TcpPeerTransport } from '../raft/transport/tcp-transport.ts'
 import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
+import { LeaderChangeCounter, registerMetricsRoute } from './metrics.ts'
 import { startPromoter } from './promoter.ts'
 import { publishSelf } from './publish.ts'
 
@@ -100,18 +103,23 @@ async function startLocked(
   )
   const storage = new FileStorage(path.join(config.dataDir, memberDirName))
   const stateMachine = new KvStateMachine()
+  /** Filled in as the parts come up: the transport by RaftNode.start, storeStats by the v2 API. */
+  const observed: { transport?: TcpPeerTransport; storeStats?: StoreStatsView } = {}
+  const leaderChanges = new LeaderChangeCounter()
   const node = await RaftNode.start({
     id,
     storage,
     stateMachine,
-    createTransport: (events) =>
-      createPeerTransport({
+    createTransport: (events) => {
+      observed.transport = createPeerTransport({
         clusterId: cid,
         memberId: id,
         listen: config.peerAddr,
         events,
         log: log.child({ component: 'transport' }),
-      }),
+      })
+      return observed.transport
+    },
     bootstrap: config.initialClusterState === 'new' ? bootstrapOf(config) : undefined,
     peers: config.initialCluster
       .filter((m) => m.name !== config.name)
@@ -120,7 +128,7 @@ async function startLocked(
     heartbeatTicks: 1,
     electionTicks: electionTicksOf(config),
     snapshotCount: config.snapshotCount,
-    logger: log.child({ component: 'raft' }),
+    logger: leaderChanges.wrap(log.child({ component: 'raft' })),
   })
   log.info(
     { id: id.toString(16), clusterId: cid, recovery: storage.recovery, state: config.initialClusterState },
@@ -138,6 +146,14 @@ async function startLocked(
     cairnVersion,
     store,
   })
+  registerMetricsRoute(app, {
+    id,
+    store,
+    storageSizeBytes: () => storage.sizeBytes(),
+    transport: () => observed.transport,
+    storeStats: () => observed.storeStats,
+    leaderChanges: () => leaderChanges.count,
+  })
   try {
     await app.register(
       buildEtcdV2Api({
@@ -149,6 +165,10 @@ async function startLocked(
         clientUrls: [clientUrl],
         version: etcdVersion,
         raftStatus: raftStatusOf(node, store),
+        transportCounters: observed.transport?.counters,
+        onStoreStats: (stats) => {
+          observed.storeStats = stats
+        },
         newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
         staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
       }),

@@ -7,7 +7,9 @@ import type { Member } from '../../kv/members.ts'
 import type { ReplicatedStore } from '../../kv/replicated-store.ts'
 import type { NodeId, Role } from '../../raft/core/types.ts'
 import type { RaftNode } from '../../raft/node.ts'
+import type { TransportCountersView } from '../../raft/transport/transport-stats.ts'
 import type { EtcdV2Limits } from './limits.ts'
+import type { StoreStatsView } from './store-stats.ts'
 
 /** The Raft facts the headers, /health and /v2/stats need, read fresh on every request. */
 export interface RaftStatusView {
@@ -30,6 +32,16 @@ export interface EtcdV2Deps {
   clientUrls: readonly string[]
   version: { server: string; cluster: string }
   raftStatus(): RaftStatusView
+  /**
+   * The peer transport's append and per-peer counters, for /v2/stats/self and /v2/stats/leader.
+   * Absent (a member without a TCP transport, as in-process tests): those counters are 0.
+   */
+  transportCounters?: TransportCountersView | undefined
+  /**
+   * Called once, when the routes are registered, with this surface's /v2/stats/store counters, so
+   * the agent can read them at scrape time (/metrics).
+   */
+  onStoreStats?: ((stats: StoreStatsView) => void) | undefined
   /**
    * The id for a member added through POST /v2/members (the agent derives it as it derives every
    * member id, from the cluster token and the member's name). Absent: adding is refused with 501.

@@ -4,14 +4,17 @@
  *
  *   - /health: 200 {"health":"true"} only while a leader is known, else 503 {"health":"false"}.
  *     (etcd 2.3 also waited for the Raft index to advance; a known leader is Cairn's test.)
- *   - /v2/stats/self: etcd's shape; the append/bandwidth counters are 0 (the transport does not
- *     count them yet).
- *   - /v2/stats/leader: on the leader, every follower with counts and latency fields as etcd's
- *     shape, all 0 (not measured yet); elsewhere 403 {"message":"not current leader"} as etcd.
+ *   - /v2/stats/self: etcd's shape; the append counters and the rates over the last appends come
+ *     from the peer transport (raft/transport/transport-stats.ts), 0 without one.
+ *   - /v2/stats/leader: on the leader, every other member with etcd's counts (appends written /
+ *     dropped) and latency (append round trips, ms) from the transport; elsewhere 403
+ *     {"message":"not current leader"} as etcd. The counts run from the member's start, not from
+ *     its election (etcd's too).
  *   - /v2/stats/store: store-stats.ts (this member's requests; expireCount is 0).
  *   - /v2/machines: every member's client URLs joined by ", " (text/plain).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { AppendRates, PeerCountersView } from '../../raft/transport/transport-stats.ts'
 import type { V2Context } from './context.ts'
 import type { RaftStatusView } from './deps.ts'
 
@@ -22,7 +25,10 @@ const stateNames: Record<string, string> = {
   preCandidate: 'StateCandidate',
 }
 
+const noRates: AppendRates = { sendPkgRate: 0, sendBandwidthRate: 0, recvPkgRate: 0, recvBandwidthRate: 0 }
+
 export function registerStatsRoutes(app: FastifyInstance, ctx: V2Context): void {
+  ctx.deps.onStoreStats?.(ctx.stats)
   app.get('/health', (_request, reply) => {
     const healthy = ctx.deps.raftStatus().leader !== 0
     return json(reply, healthy ? 200 : 503, { health: healthy ? 'true' : 'false' })
@@ -48,6 +54,8 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: V2Context): void 
 function selfStats(ctx: V2Context, raft: RaftStatusView): object {
   const now = ctx.clock()
   const start = new Date(ctx.startTimeMs).toISOString()
+  const counters = ctx.deps.transportCounters
+  const rates = counters?.appendRates() ?? noRates
   return {
     name: ctx.deps.memberName,
     id: ctx.deps.memberId.toString(16),
@@ -58,23 +66,37 @@ function selfStats(ctx: V2Context, raft: RaftStatusView): object {
       uptime: goDuration(now - ctx.startTimeMs),
       startTime: start,
     },
-    recvAppendRequestCnt: 0,
-    recvBandwidthRate: 0,
-    recvPkgRate: 0,
-    sendAppendRequestCnt: 0,
-    sendBandwidthRate: 0,
-    sendPkgRate: 0,
+    recvAppendRequestCnt: counters?.appendsReceived ?? 0,
+    recvPkgRate: rates.recvPkgRate,
+    recvBandwidthRate: rates.recvBandwidthRate,
+    sendAppendRequestCnt: counters?.appendsSent ?? 0,
+    sendPkgRate: rates.sendPkgRate,
+    sendBandwidthRate: rates.sendBandwidthRate,
   }
 }
 
 function leaderStats(ctx: V2Context, raft: RaftStatusView): object {
-  const zeroLatency = { current: 0, average: 0, standardDeviation: 0, minimum: 0, maximum: 0 }
   const followers: Record<string, object> = {}
   for (const member of raft.members) {
     if (member.id === ctx.deps.memberId) continue
-    followers[member.id.toString(16)] = { latency: { ...zeroLatency }, counts: { fail: 0, success: 0 } }
+    followers[member.id.toString(16)] = followerStats(ctx.deps.transportCounters?.peer(member.id))
   }
   return { leader: ctx.deps.memberId.toString(16), followers }
+}
+
+/** etcd's FollowerStats; all 0 for a member the transport has no counters for. */
+function followerStats(peer: PeerCountersView | undefined): object {
+  const latency = peer?.latency
+  return {
+    latency: {
+      current: latency?.current ?? 0,
+      average: latency?.average ?? 0,
+      standardDeviation: latency?.standardDeviation ?? 0,
+      minimum: latency?.minimum ?? 0,
+      maximum: latency?.maximum ?? 0,
+    },
+    counts: { fail: peer?.appendsDropped ?? 0, success: peer?.appendsSent ?? 0 },
+  }
 }
 
 /** Go's time.Duration String() for a non-negative number of milliseconds, e.g. "1h2m3.5s". */

@@ -37,7 +37,12 @@ const counterOfOp: Partial<Record<CommandOp, Counted>> = {
   'v2.cad': 'compareAndDelete',
 }
 
-export class StoreStats {
+/** What a reader outside the v2 surface (the agent's /metrics) may see of the counters. */
+export interface StoreStatsView {
+  json(watchers: number): StoreStatsJson
+}
+
+export class StoreStats implements StoreStatsView {
   readonly #counts: Omit<StoreStatsJson, 'watchers'> = {
     getsSuccess: 0,
     getsFail: 0,
