@@ -227,7 +227,7 @@ export class InboundConnection {
     stats.snapshotsReceived++
     stats.messagesReceived++
     options.log.info(
-      { from: result.from, index: result.snapshot.meta.index, bytes: result.snapshot.data.length },
+      { from: result.from, index: result.snapshot.meta.index, bytes: result.snapshot.data.byteLength },
       'snapshot received',
     )
     this.#ctx.deliver(result)
