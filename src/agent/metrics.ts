@@ -17,7 +17,6 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { StoreStatsJson, StoreStatsView } from '../api/etcd-v2/store-stats.ts'
 import type { ReplicatedStore } from '../kv/replicated-store.ts'
 import type { NodeId } from '../raft/core/types.ts'
-import type { RaftNodeLogger } from '../raft/node.ts'
 import type { TransportStats } from '../raft/transport/stats.ts'
 import type { PeerCountersView, TransportCountersView } from '../raft/transport/transport-stats.ts'
 
@@ -31,29 +30,6 @@ export interface MetricsSources {
   transport(): { readonly counters: TransportCountersView; stats(): TransportStats } | undefined
   storeStats(): StoreStatsView | undefined
   leaderChanges(): number
-}
-
-/**
- * etcd's leader_changes_seen_total, counted from RaftNode's "raft: leader changed" log line (the
- * node exposes no counter): a change to a known leader other than the last one seen; a change to
- * "no leader" is not counted, as etcd. The logger is passed through unchanged.
- */
-export class LeaderChangeCounter {
-  static readonly message = 'raft: leader changed'
-  count = 0
-
-  wrap(logger: RaftNodeLogger): RaftNodeLogger {
-    return {
-      info: (fields, message) => {
-        if (message === LeaderChangeCounter.message && (fields as { leader?: unknown }).leader !== 0) {
-          this.count++
-        }
-        logger.info(fields, message)
-      },
-      warn: (fields, message) => logger.warn(fields, message),
-      error: (fields, message) => logger.error(fields, message),
-    }
-  }
 }
 
 export function registerMetricsRoute(app: FastifyInstance, sources: MetricsSources): Registry {

@@ -46,7 +46,7 @@ import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
-import { LeaderChangeCounter, registerMetricsRoute } from './metrics.ts'
+import { registerMetricsRoute } from './metrics.ts'
 import { startPromoter } from './promoter.ts'
 import { publishSelf } from './publish.ts'
 
@@ -105,7 +105,6 @@ async function startLocked(
   const stateMachine = new KvStateMachine()
   /** Filled in as the parts come up: the transport by RaftNode.start, storeStats by the v2 API. */
   const observed: { transport?: TcpPeerTransport; storeStats?: StoreStatsView } = {}
-  const leaderChanges = new LeaderChangeCounter()
   const node = await RaftNode.start({
     id,
     storage,
@@ -128,7 +127,7 @@ async function startLocked(
     heartbeatTicks: 1,
     electionTicks: electionTicksOf(config),
     snapshotCount: config.snapshotCount,
-    logger: leaderChanges.wrap(log.child({ component: 'raft' })),
+    logger: log.child({ component: 'raft' }),
   })
   log.info(
     { id: id.toString(16), clusterId: cid, recovery: storage.recovery, state: config.initialClusterState },
@@ -152,7 +151,7 @@ async function startLocked(
     storageSizeBytes: () => storage.sizeBytes(),
     transport: () => observed.transport,
     storeStats: () => observed.storeStats,
-    leaderChanges: () => leaderChanges.count,
+    leaderChanges: () => node.leaderChanges,
   })
   try {
     await app.register(

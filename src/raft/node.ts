@@ -145,6 +145,7 @@ export class RaftNode {
   #readsWaiting: string[] = []
   #lastSnapshotIndex: number
   #snapshotsReceived = 0
+  #leaderChanges = 0
   /** The snapshot being encoded off the loop (at most one at a time). */
   #snapshotJob: Promise<void> | undefined
   /** A finished encoding the loop has yet to hand to the core and the disk. */
@@ -312,6 +313,14 @@ export class RaftNode {
 
   get isLeader(): boolean {
     return this.#core.role === 'leader'
+  }
+
+  /**
+   * Times this member saw a new leader (not counting "no leader") since it started: etcd's
+   * leader_changes_seen_total.
+   */
+  get leaderChanges(): number {
+    return this.#leaderChanges
   }
 
   /** Snapshots received from a leader and restored since this member started. */
@@ -521,6 +530,7 @@ export class RaftNode {
     const before = this.#softState
     this.#softState = soft
     if (soft.leader !== before.leader) {
+      if (soft.leader !== 0) this.#leaderChanges++
       this.#logger.info(
         { leader: soft.leader, role: soft.role, term: this.#core.term },
         'raft: leader changed',
