@@ -194,7 +194,7 @@ export class RaftCore {
       this.#log.pendingSnapshot !== undefined ||
       this.#log.persistedIndex < this.#log.lastIndex() ||
       this.#log.applied < this.#log.committed ||
-      (this.#role === 'leader' && this.#reads.hasUnsent()) ||
+      (this.#role === 'leader' && this.#reads.canStartRound()) ||
       this.#hardStateChanged() ||
       this.#softStateChanged()
     )

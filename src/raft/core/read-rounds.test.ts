@@ -1,7 +1,7 @@
 /**
  * Proves the bookkeeping behind shared-round ReadIndex: reads wait unsent until a round starts, all
- * unsent reads share one round, and a read is released only when a quorum of voters acknowledged
- * its round or a later one, in arrival order.
+ * unsent reads share one round, a round starts only once the previous one is confirmed, and a read
+ * is released only when a quorum of voters acknowledged its round or a later one, in arrival order.
  */
 import { describe, expect, it } from 'vitest'
 import { ReadRounds } from './read-rounds.ts'
@@ -44,13 +44,37 @@ describe('ReadRounds', () => {
   it('acknowledging a later round confirms every earlier one; an older ack does not lower it', () => {
     const reads = new ReadRounds()
     reads.add('a', 5, 1)
-    reads.startRound()
+    const first = reads.startRound()
+    reads.ack(1, first)
+    reads.ack(3, first)
+    expect(reads.release(voters).map((r) => r.ctx)).toEqual(['a'])
     reads.add('b', 6, 1)
     const second = reads.startRound()
+    expect(second).toBe(first + 1)
     reads.ack(1, second)
     reads.ack(2, second)
-    reads.ack(2, 1)
-    expect(reads.release(voters).map((r) => r.ctx)).toEqual(['a', 'b'])
+    reads.ack(2, first)
+    expect(reads.release(voters).map((r) => r.ctx)).toEqual(['b'])
+  })
+
+  it('one round at a time: reads arriving during a round wait, then all share the next one', () => {
+    const reads = new ReadRounds()
+    reads.add('a', 5, 1)
+    const first = reads.startRound()
+    reads.ack(1, first)
+    expect(reads.release(voters)).toEqual([])
+    reads.add('b', 6, 1)
+    reads.add('c', 6, 1)
+    expect(reads.canStartRound()).toBe(false)
+    expect(reads.startRound()).toBe(0)
+    reads.ack(2, first)
+    expect(reads.release(voters).map((r) => r.ctx)).toEqual(['a'])
+    expect(reads.canStartRound()).toBe(true)
+    const second = reads.startRound()
+    reads.ack(1, second)
+    reads.ack(3, second)
+    expect(reads.release(voters).map((r) => r.ctx)).toEqual(['b', 'c'])
+    expect(reads.canStartRound()).toBe(false)
   })
 
   it('acknowledgements from non-voters do not count', () => {
