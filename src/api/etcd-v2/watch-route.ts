@@ -4,8 +4,9 @@
  * The watcher is registered first, so a bad waitIndex (401 EventIndexCleared, with the oldest
  * index in the cause) or a full watcher table is an ordinary error reply. Then the head (200,
  * X-Etcd-Index = the index when the watch started) is written and flushed at once, and each event
- * is written as its shared JSON (KvEvent.json(), encoded once for every watcher) plus "\n":
- * a one-shot watch ends after its first event; a stream writes every event until the client goes.
+ * is written as its shared JSON line (KvEvent.json() plus "\n", turned into bytes once for every
+ * watcher it reaches: eventLine() below): a one-shot watch ends with its first event, body and end
+ * in one write; a stream writes every event until the client goes.
  *
  * Ends, and what the client sees:
  *   - the client disconnects: the watcher is cancelled at once (nothing stays registered);
@@ -21,6 +22,7 @@
  */
 import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { KvEvent } from '../../kv/events.ts'
 import type { V2KeyRequest } from '../../kv/v2-request.ts'
 import type { Watcher } from '../../kv/watcher.ts'
 import type { OpenWatch, V2Context } from './context.ts'
@@ -28,6 +30,18 @@ import { V2LimitError } from './errors.ts'
 import { keyHeaders } from './headers.ts'
 
 const watchesBySocket = new WeakMap<Socket, number>()
+
+/**
+ * The newest event's JSON line as bytes. A fan-out hands one event to every matching watcher in a
+ * row, so one cached entry encodes it once per event rather than once per watcher; the bytes are
+ * not kept in the history (that would double what it holds).
+ */
+let lastLine: { event: KvEvent; bytes: Buffer } | undefined
+
+function eventLine(event: KvEvent): Buffer {
+  if (lastLine?.event !== event) lastLine = { event, bytes: Buffer.from(`${event.json()}\n`, 'utf8') }
+  return lastLine.bytes
+}
 
 export function serveWatch(
   ctx: V2Context,
@@ -86,17 +100,21 @@ function pumpWatch(ctx: V2Context, watcher: Watcher, res: FastifyReply['raw'], s
     if (paused) {
       // Cancelled while the socket is full (too slow): hand over the complete events it still
       // holds (at most watcherEventsMax) and end, so the client sees a clean end.
-      for (const event of watcher.take()) res.write(`${event.json()}\n`)
+      for (const event of watcher.take()) res.write(eventLine(event))
       open.finish()
       return
     }
     for (let batch = watcher.take(); batch.length > 0; batch = watcher.take()) {
-      let drained = true
-      for (const event of batch) drained = res.write(`${event.json()}\n`)
       if (!watcher.stream) {
+        // One write for the event and the end of the response (end() corks them together).
+        const last = batch.length - 1
+        for (let i = 0; i < last; i++) res.write(eventLine(batch[i] as KvEvent))
+        res.end(eventLine(batch[last] as KvEvent))
         open.finish()
         return
       }
+      let drained = true
+      for (const event of batch) drained = res.write(eventLine(event))
       if (!drained) {
         paused = true
         res.once('drain', () => {
