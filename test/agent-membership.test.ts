@@ -4,7 +4,9 @@
  * `--initial-cluster-state existing --cluster-id ...` joins as a learner, catches up from a
  * snapshot streamed by the leader (the log behind the snapshot is gone), is promoted to voter by
  * the leader once caught up, and serves every key; then a founder is removed, and the cluster of
- * three keeps taking writes. Every process is stopped and every directory removed afterwards.
+ * three keeps taking writes. Membership changes asked of a follower reach the leader, and so do its
+ * refusals: promoting a learner that never started is 412 at once, not a timeout. Every process is
+ * stopped and every directory removed afterwards.
  */
 import { join } from 'node:path'
 import { request } from 'undici'
@@ -126,5 +128,46 @@ describe('membership changes on a running cluster of agent processes', () => {
     await c.kill(removed, 'SIGKILL')
     expect(await put(leaderUrl, 'after-removal', 'yes')).toBe(true)
     expect(await get(joinerUrl, 'after-removal')).toBe('yes')
+  })
+
+  it('on a follower, add, promote and remove go to the leader, and its refusal comes back at once', async () => {
+    const c = await AgentCluster.create(3)
+    cluster = c
+    for (const name of c.names) c.running.set(name, spawnCairn(c.args(name), name, c.clientUrl(name)))
+    const leaderName = await c.leader()
+    const followerUrl = c.clientUrl(c.names.find((n) => n !== leaderName) as string)
+    // Wait until the follower knows the leader's client URL (published after the election).
+    await pollUntil(
+      async () => {
+        const res = await http('GET', `${followerUrl}/v2/members/leader`)
+        const leader = res?.body as { clientURLs?: string[] } | undefined
+        return res?.status === 200 && (leader?.clientURLs?.length ?? 0) > 0 ? true : undefined
+      },
+      'the follower knows the leader',
+      10_000,
+    )
+    const [port] = await freePorts(1)
+    const added = await postJson(`${followerUrl}/v2/members`, { peerURLs: [`http://127.0.0.1:${port}`] })
+    expect(added.status).toBe(201)
+    const id = (added.body as { id: string }).id
+    // The learner never starts, so it cannot have caught up: the leader refuses, and the follower
+    // relays the refusal (before forwarding, the refusal was dropped and this ended in a timeout).
+    const promoted = await postJson(`${followerUrl}/v2/members/${id}/promote`, {})
+    expect(promoted.status).toBe(412)
+    expect((promoted.body as { message: string }).message).toMatch(/has not caught up/)
+    const removed = await request(`${followerUrl}/v2/members/${id}`, { method: 'DELETE' })
+    await removed.body.dump()
+    expect(removed.statusCode).toBe(204)
+    await pollUntil(
+      async () => {
+        const res = await http('GET', `${followerUrl}/v2/members`)
+        const members = (res?.body as { members?: { id: string }[] } | undefined)?.members ?? []
+        return res?.status === 200 && members.length === 3 && !members.some((m) => m.id === id)
+          ? true
+          : undefined
+      },
+      "the learner is gone from the follower's view",
+      10_000,
+    )
   })
 })

@@ -20,6 +20,11 @@ export interface EtcdV2Limits {
   watchesPerConnectionMax: number
   /** Member-list bodies (POST/PUT /v2/members) are small JSON documents. */
   membersBodyBytesMax: number
+  /**
+   * How long a follower waits for the leader's answer to a membership change it forwarded
+   * (members-route.ts); past it the client gets 504.
+   */
+  membersForwardTimeoutMs: number
 }
 
 /** Room in a form body for field names, `&`/`=` and the other parameters. */
@@ -30,4 +35,5 @@ export const etcdV2LimitsDefault: EtcdV2Limits = {
   watchesOpenMax: 10_000,
   watchesPerConnectionMax: 16,
   membersBodyBytesMax: 64 * 1024,
+  membersForwardTimeoutMs: 10_000,
 }

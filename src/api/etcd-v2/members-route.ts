@@ -19,8 +19,16 @@
  * has caught up, so adding an empty member never weakens the quorum.
  * Departure: etcd answered 410 Gone for a member removed earlier; Cairn does not remember removed
  * ids and answers 404.
+ *
+ * On a follower, POST, DELETE and promote are forwarded over HTTP to the leader's client URL and
+ * the leader's answer is relayed as it is: only the leader can judge a change (is the learner caught
+ * up? is another change pending?), and a refusal that Raft's internal forwarding would drop then
+ * reaches the client as an answer instead of a timeout. A forwarded request carries
+ * `X-Cairn-Forwarded` and is never forwarded again; without a known leader, or without its client
+ * URL, the follower proposes itself as before. Past membersForwardTimeoutMs: 504.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { request as httpRequest } from 'undici'
 import { isCairnError } from '../../errors.ts'
 import { type Member, memberIdFromHex } from '../../kv/members.ts'
 import { encodeMemberContext, peerAddress } from '../../raft/member-context.ts'
@@ -70,6 +78,8 @@ async function addMember(
 ): Promise<FastifyReply> {
   const peerUrls = peerUrlsOf(ctx, request, reply)
   if (peerUrls === undefined) return reply
+  const forwarded = await forwardToLeader(ctx, request, reply, JSON.stringify({ peerURLs: peerUrls }))
+  if (forwarded !== undefined) return forwarded
   if (ctx.deps.newMemberId === undefined)
     return sendMessage(ctx, reply, 501, 'adding members is not configured')
   const taken = urlOwner(ctx, peerUrls, undefined)
@@ -95,6 +105,8 @@ async function removeMember(
 ): Promise<FastifyReply> {
   const member = memberOf(ctx, request)
   if (member === undefined) return sendMessage(ctx, reply, 404, 'membership: member not found')
+  const forwarded = await forwardToLeader(ctx, request, reply, undefined)
+  if (forwarded !== undefined) return forwarded
   try {
     await ctx.deps.store.node.proposeConfChange({ type: 'removeNode', nodeId: member.id })
   } catch (error) {
@@ -111,6 +123,8 @@ async function promoteMember(
   const member = memberOf(ctx, request)
   if (member === undefined) return sendMessage(ctx, reply, 404, 'membership: member not found')
   if (!member.isLearner) return sendMessage(ctx, reply, 409, 'membership: member is not a learner')
+  const forwarded = await forwardToLeader(ctx, request, reply, undefined)
+  if (forwarded !== undefined) return forwarded
   try {
     await ctx.deps.store.node.proposeConfChange({ type: 'addVoter', nodeId: member.id })
   } catch (error) {
@@ -195,4 +209,53 @@ function sendMessage(ctx: V2Context, reply: FastifyReply, status: number, messag
 function sendFailure(ctx: V2Context, reply: FastifyReply, error: unknown): FastifyReply {
   const { body } = v2ErrorReply(error)
   return sendMessage(ctx, reply, 500, body.cause ?? body.message)
+}
+
+const forwardedHeader = 'x-cairn-forwarded'
+
+/**
+ * On a follower that knows the leader's client URL, sends the same request there and relays the
+ * answer; undefined when this member should handle the request itself (see the header).
+ */
+async function forwardToLeader(
+  ctx: V2Context,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: string | undefined,
+): Promise<FastifyReply | undefined> {
+  if (request.headers[forwardedHeader] !== undefined) return undefined
+  const status = ctx.deps.raftStatus()
+  if (status.role === 'leader' || status.leader === 0) return undefined
+  const leaderUrl = status.members.find((m) => m.id === status.leader)?.clientUrls[0]
+  if (leaderUrl === undefined) return undefined
+  const timeoutMs = ctx.limits.membersForwardTimeoutMs
+  try {
+    const answer = await httpRequest(new URL(request.url, leaderUrl), {
+      method: request.method as 'POST' | 'DELETE',
+      headers: {
+        [forwardedHeader]: ctx.deps.memberId.toString(16),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    const text = await answer.body.text()
+    const type = answer.headers['content-type']
+    if (typeof type === 'string') reply.header('content-type', type)
+    return reply
+      .code(answer.statusCode)
+      .headers(clusterHeaders(ctx.deps.clusterId))
+      .send(text === '' ? undefined : text)
+  } catch (error) {
+    const timedOut =
+      (error as Error).name === 'TimeoutError' || (error as { code?: string }).code?.includes('TIMEOUT')
+    return sendMessage(
+      ctx,
+      reply,
+      timedOut ? 504 : 503,
+      `membership: forwarding to the leader at ${leaderUrl} failed: ${(error as Error).message}`,
+    )
+  }
 }
