@@ -16,6 +16,7 @@
  *
  *   npm run bench                                      every part with the defaults
  *   npm run bench -- --rows kv --seconds 1 --concurrency 1,64
+ *   npm run bench -- --rows kv --ops write --systems cairn
  *   npm run bench -- --rows watch --watchers 500 --watch-on leader
  *   npm run bench -- --rows memory --keys 20000
  *   npm run bench -- --systems cairn                   skip etcd even when it is installed
@@ -32,7 +33,7 @@ import {
   startEtcdCluster,
 } from './etcd-v2-cluster.ts'
 import { type FailoverRow, runFailover } from './etcd-v2-failover.ts'
-import { fillKeys, type KvRow, kvKeys, kvOps, runKv } from './etcd-v2-kv.ts'
+import { fillKeys, type KvOp, type KvRow, kvKeys, kvOps, runKv } from './etcd-v2-kv.ts'
 import { type MemoryRow, runMemory } from './etcd-v2-memory.ts'
 import { runWatch, type WatchPlacement, type WatchRow } from './etcd-v2-watch.ts'
 
@@ -51,7 +52,11 @@ interface Options {
   watchThreads: number
   keys: number
   systems: SystemName[]
+  ops: KvOp[]
 }
+
+/** --ops names of the kv row's operations. */
+const opNames: Record<string, KvOp> = { write: 'write', local: 'local read', quorum: 'quorum read' }
 
 const labelWidth = 30
 const cellWidth = 30
@@ -67,6 +72,7 @@ function parseOptions(): Options {
       'watch-threads': { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
       keys: { type: 'string', default: '100000' },
       systems: { type: 'string', default: 'cairn,etcd' },
+      ops: { type: 'string', default: Object.keys(opNames).join(',') },
     },
   })
   const list = (s: string) => s.split(',').filter((x) => x !== '')
@@ -80,6 +86,9 @@ function parseOptions(): Options {
   const isSystem = (s: string): s is SystemName => s === 'cairn' || s === 'etcd'
   if (systems.length === 0 || !systems.every(isSystem))
     throw new UsageError('--systems is cairn, etcd or both')
+  const ops = list(values.ops)
+  if (ops.length === 0 || !ops.every((o) => o in opNames))
+    throw new UsageError(`--ops is a list of ${Object.keys(opNames).join(', ')}`)
   const options: Options = {
     seconds: Number(values.seconds),
     levels: list(values.concurrency).map(Number),
@@ -89,6 +98,7 @@ function parseOptions(): Options {
     watchThreads: Number(values['watch-threads']),
     keys: Number(values.keys),
     systems: systems.filter(isSystem),
+    ops: kvOps.filter((op) => ops.some((o) => opNames[o] === op)),
   }
   const counts = [options.seconds, options.watchers, options.watchThreads, options.keys, ...options.levels]
   for (const n of counts)
@@ -145,7 +155,7 @@ async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
     'ops ratio',
     o.systems,
   )
-  for (const op of kvOps) {
+  for (const op of o.ops) {
     for (const c of o.levels) {
       const rows: KvRow[] = []
       // One system after the other, cell by cell, so that machine noise falls on both.

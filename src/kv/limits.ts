@@ -39,7 +39,12 @@ export const kvLimits = {
 } as const
 
 export interface KvConfig {
-  /** Revisions of change events kept for watchers (etcd v2 kept 1000 events). */
+  /**
+   * Revisions of change events kept for watchers (etcd v2 kept 1000 events). The window is part of
+   * every snapshot, so it is sized against the snapshot interval: 10,000 revisions with the
+   * default --snapshot-count of 10,000 entries encode each event about once. At 100,000 a
+   * snapshot re-encoded ten intervals of events, and the write rows paid for it (docs/kv.md).
+   */
   historyRevisionsMax: number
   /** Approximate bytes of the events kept (keys and values they carry, plus a fixed overhead each). */
   historyBytesMax: number
@@ -50,8 +55,8 @@ export interface KvConfig {
 }
 
 export const defaultKvConfig: Readonly<KvConfig> = {
-  historyRevisionsMax: 100_000,
-  historyBytesMax: 64 * 1024 * 1024,
+  historyRevisionsMax: 10_000,
+  historyBytesMax: 16 * 1024 * 1024,
   watcherEventsMax: 1_000,
   watchersMax: 100_000,
 }
