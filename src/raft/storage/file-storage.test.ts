@@ -6,7 +6,8 @@
  * group commit (one fdatasync per synced save, none otherwise, save resolving only after it),
  * and the assertions for misuse.
  */
-import { open as openFile, readdir, rm, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open as openFile, readdir, readFile, readlink, realpath, rm, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Entry, PersistedState } from '../core/types.ts'
@@ -398,9 +399,35 @@ describe('FileStorage group commit', () => {
     return vi.spyOn(proto, 'datasync')
   }
 
-  it('one fdatasync per synced save (however many entries and records), none when sync is false', async () => {
+  it('dsync mode (the default): the segment being appended is open with O_DSYNC, and no fdatasync follows', async () => {
     const dir = await dirs.make()
-    const { s } = await open(dir, { recordBytesMax: 8192 })
+    const { s } = await open(dir, { walSegmentBytesMax: 64 * 1024 })
+    const spy = await datasyncSpy(dir)
+    try {
+      await s.save(batch({ entries: entries(1, 400, 1, 256), hardState: { term: 1, vote: 1, commit: 0 } }))
+      expect(spy).toHaveBeenCalledTimes(0)
+      // Every WAL segment this process holds open (the last one, after rollovers) has O_DSYNC.
+      const walDir = await realpath(path.join(dir, 'wal'))
+      const flags: number[] = []
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '')
+        if (!target.startsWith(`${walDir}/`)) continue
+        const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8').catch(() => '')
+        const match = /^flags:\s+([0-7]+)$/m.exec(info)
+        if (match !== null) flags.push(Number.parseInt(match[1] as string, 8))
+      }
+      expect(flags.length).toBeGreaterThan(0)
+      for (const f of flags) expect(f & constants.O_DSYNC).toBe(constants.O_DSYNC)
+      const state = await reopen(s, dir)
+      expect(state.entries.length).toBe(400)
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
+  it('fdatasync mode: one fdatasync per synced save (however many entries and records), none when sync is false', async () => {
+    const dir = await dirs.make()
+    const { s } = await open(dir, { recordBytesMax: 8192, walSyncMode: 'fdatasync' })
     const spy = await datasyncSpy(dir)
     try {
       await s.save(batch({ entries: entries(1, 256, 1, 256), hardState: { term: 1, vote: 1, commit: 0 } }))
@@ -415,9 +442,9 @@ describe('FileStorage group commit', () => {
     }
   })
 
-  it('save() resolves only after its fdatasync has completed (a single voter acks after its own fsync)', async () => {
+  it('fdatasync mode: save() resolves only after its fdatasync has completed (a single voter acks after its own fsync)', async () => {
     const dir = await dirs.make()
-    const { s } = await open(dir)
+    const { s } = await open(dir, { walSyncMode: 'fdatasync' })
     const spy = await datasyncSpy(dir)
     let release = () => {}
     const gate = new Promise<void>((resolve) => {

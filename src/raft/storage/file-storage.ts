@@ -30,9 +30,10 @@ import { ensureDirectory } from './directory.ts'
 import { assertStorage, isStorageError, StorageError } from './errors.ts'
 import * as limits from './limits.ts'
 import type { IndexTerm } from './payload.ts'
+import type { WalSyncMode } from './segment.ts'
 import { SnapshotFiles } from './snapshot-files.ts'
 import type { RaftStorage, SaveBatch } from './storage.ts'
-import { Wal, type WalRecord, type WalRecovery } from './wal.ts'
+import { Wal, type WalOptions, type WalRecord, type WalRecovery } from './wal.ts'
 
 export interface FileStorageOptions {
   /** Default limits.walSegmentBytesMax (64 MiB). */
@@ -43,6 +44,8 @@ export interface FileStorageOptions {
   snapshotsKeptMax?: number
   /** Default limits.snapshotDataBytesMax (2 GiB). */
   snapshotDataBytesMax?: number
+  /** Default 'dsync' (see WalOptions.syncMode). */
+  walSyncMode?: WalSyncMode
 }
 
 /** What load() found and repaired, for the log line a member prints at start. */
@@ -59,7 +62,7 @@ const snapshotMetaBytesMax = 1024 * 1024
 export class FileStorage implements RaftStorage {
   readonly #walDir: string
   readonly #snapDir: string
-  readonly #walOptions: { segmentBytesMax: number; recordBytesMax: number }
+  readonly #walOptions: WalOptions
   readonly #snapshots: SnapshotFiles
   #phase: Phase = 'new'
   #wal: Wal | undefined
@@ -73,6 +76,7 @@ export class FileStorage implements RaftStorage {
     this.#walOptions = {
       segmentBytesMax: options.walSegmentBytesMax ?? limits.walSegmentBytesMax,
       recordBytesMax: options.recordBytesMax ?? limits.recordBytesMax,
+      syncMode: options.walSyncMode ?? 'dsync',
     }
     this.#snapshots = new SnapshotFiles(this.#snapDir, {
       keptMax: options.snapshotsKeptMax ?? limits.snapshotsKeptMax,

@@ -16,7 +16,7 @@
  */
 
 import type { FileHandle } from 'node:fs/promises'
-import { open, rename } from 'node:fs/promises'
+import { constants, open, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { syncDirectory, tmpSuffix, writeFully } from './directory.ts'
 import { StorageError } from './errors.ts'
@@ -37,10 +37,19 @@ export function parseSegmentName(name: string): number | undefined {
 }
 
 /** Creates a segment holding only its header; returns it open for appending. */
+export type WalSyncMode = 'dsync' | 'fdatasync'
+
+/** open(2) flags of a segment a WAL appends to. */
+export function segmentOpenFlags(mode: WalSyncMode, create: boolean): number {
+  const base = create ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC : constants.O_RDWR
+  return mode === 'dsync' ? base | constants.O_DSYNC : base
+}
+
 export async function createSegment(
   dir: string,
   header: SegmentHeader,
   payloadBytesMax: number,
+  syncMode: WalSyncMode,
 ): Promise<{ handle: FileHandle; bytes: number; filePath: string }> {
   const filePath = path.join(dir, segmentName(header.seq))
   const tmpPath = filePath + tmpSuffix
@@ -49,10 +58,10 @@ export async function createSegment(
     0,
     payloadBytesMax,
   )
-  const handle = await open(tmpPath, 'w')
+  const handle = await open(tmpPath, segmentOpenFlags(syncMode, true))
   try {
     await writeFully(handle, bytes, 0)
-    await handle.datasync()
+    if (syncMode === 'fdatasync') await handle.datasync() // with O_DSYNC the write already was durable
     await rename(tmpPath, filePath)
     await syncDirectory(dir)
   } catch (error) {

@@ -39,12 +39,28 @@ import {
   recordOffsetMax,
 } from './record.ts'
 import type { ReplayedLog } from './replay.ts'
-import { createSegment, markLive, parseSegmentName, type Segment, segmentName } from './segment.ts'
+import {
+  createSegment,
+  markLive,
+  parseSegmentName,
+  type Segment,
+  segmentName,
+  segmentOpenFlags,
+  type WalSyncMode,
+} from './segment.ts'
 import { replaySegments, type TornTail } from './wal-replay.ts'
 
 export interface WalOptions {
   segmentBytesMax: number
   recordBytesMax: number
+  /**
+   * How a synced append becomes durable. 'dsync' (the default): segments are opened with O_DSYNC,
+   * so the one write of an append is durable when it returns and no fdatasync follows (one trip
+   * through libuv's thread pool instead of two; measured +8 to +10 % writes at 1 and 16 clients).
+   * 'fdatasync': a plain write, then one fdatasync per synced append; unsynced appends cost no
+   * disk flush (only useful when most appends are unsynced, which Raft's are not).
+   */
+  syncMode: WalSyncMode
 }
 
 export type WalRecord =
@@ -124,7 +140,7 @@ export class Wal {
     }))
     const { log, torn } = await replaySegments(segments, options.recordBytesMax)
     const last = segments[segments.length - 1]!
-    const handle = await open(last.filePath, 'r+')
+    const handle = await open(last.filePath, segmentOpenFlags(options.syncMode, false))
     if (torn !== undefined) {
       try {
         await handle.truncate(last.bytes)
@@ -148,7 +164,7 @@ export class Wal {
       entries: [],
     }
     const header: SegmentHeader = { seq: 1, hardState: log.hardState, logStart: log.logStart, lastIndex: 0 }
-    const created = await createSegment(dir, header, options.recordBytesMax)
+    const created = await createSegment(dir, header, options.recordBytesMax, options.syncMode)
     const segment = {
       seq: 1,
       filePath: created.filePath,
@@ -259,10 +275,10 @@ export class Wal {
     if (sync) await this.sync()
   }
 
-  /** Makes every appended record durable. */
+  /** Makes every appended record durable (with O_DSYNC each write already was). */
   async sync(): Promise<void> {
     if (!this.#unsynced) return
-    await this.#handle.datasync()
+    if (this.#options.syncMode === 'fdatasync') await this.#handle.datasync()
     this.#unsynced = false
     this.#syncedLogStartIndex = this.#logStart.index
   }
@@ -313,7 +329,12 @@ export class Wal {
       logStart: this.#logStart,
       lastIndex: this.lastIndex,
     }
-    const created = await createSegment(this.#dir, header, this.#options.recordBytesMax)
+    const created = await createSegment(
+      this.#dir,
+      header,
+      this.#options.recordBytesMax,
+      this.#options.syncMode,
+    )
     const previous = this.#handle
     this.#handle = created.handle
     this.#segments.push({
