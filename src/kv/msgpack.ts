@@ -8,8 +8,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr'
 
-const packrOptions = { useRecords: false, moreTypes: false } as const
-const packr = new Packr(packrOptions)
+const packr = new Packr({ useRecords: false, moreTypes: false })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
 export function packValue(value: unknown): Uint8Array {
@@ -17,14 +16,24 @@ export function packValue(value: unknown): Uint8Array {
 }
 
 /**
- * A Packr of its own, with the same options, for one large encoding (a snapshot). msgpackr keeps
- * its output buffer between calls and carves later results out of it, so a snapshot encoded with
- * the shared Packr would leave a buffer of the snapshot's size behind, pinned by every small
- * command encoded after it.
+ * Packs `value` into `scratch` and returns the bytes: a view of scratch, valid until scratch is
+ * used again (or a new buffer msgpackr allocates when the value does not fit). msgpackr's output
+ * buffer is shared by every Packr in the process and later results are carved out of it, so a large
+ * encoding (a snapshot's chunks) made with pack() leaves a buffer of its size behind, pinned by
+ * every small command encoded after it; here the shared buffer is handed back as a fresh small one
+ * right after, so nothing else ever encodes into scratch.
  */
-export function newPackr(): Packr {
-  return new Packr(packrOptions)
+export function packReusing(value: unknown, scratch: Buffer): Uint8Array {
+  packr.useBuffer(scratch)
+  try {
+    return packr.pack(value)
+  } finally {
+    packr.useBuffer(Buffer.allocUnsafeSlow(packBufferBytes))
+  }
 }
+
+/** What msgpackr starts with by itself. */
+const packBufferBytes = 8192
 
 /** Decodes a concatenation of msgpack values into the list of them. */
 export function unpackValues(bytes: Uint8Array): unknown[] {

@@ -37,7 +37,7 @@ import type { KvNode, NodeRecord } from './keyspace.ts'
 import { KvError } from './kv-error.ts'
 import type { Lease } from './leases.ts'
 import type { Member } from './members.ts'
-import { isPlainObject, newPackr, unpackValues } from './msgpack.ts'
+import { isPlainObject, packReusing, packValue, unpackValues } from './msgpack.ts'
 import type { V2Node, V2NodeDraft, V2WriteAction } from './v2-node.ts'
 
 export const snapshotFormat = 2
@@ -129,13 +129,17 @@ export function captureSnapshot(state: {
   }
 }
 
-/** The encoded snapshot, one msgpack value at a time: the header, then chunks of rows. */
-export function* snapshotPieces(captured: CapturedSnapshot): Generator<Uint8Array> {
-  const packr = newPackr()
-  yield packr.pack(captured.header)
+/**
+ * The encoded snapshot, one msgpack value at a time: the header, then chunks of rows. With
+ * `scratch`, every piece is encoded into that one buffer (packReusing): a piece is valid only until
+ * the next is asked for, and memory stays at one chunk however large the snapshot.
+ */
+export function* snapshotPieces(captured: CapturedSnapshot, scratch?: Buffer): Generator<Uint8Array> {
+  const pack = (value: unknown) => (scratch === undefined ? packValue(value) : packReusing(value, scratch))
+  yield pack(captured.header)
   const { nodeRows, events, sharedValue } = captured
   for (let i = 0; i < nodeRows.length; i += snapshotChunkRows) {
-    yield packr.pack(nodeRows.slice(i, i + snapshotChunkRows))
+    yield pack(nodeRows.slice(i, i + snapshotChunkRows))
   }
   for (let i = 0; i < events.length; i += snapshotChunkRows) {
     const rows: unknown[] = []
@@ -151,7 +155,7 @@ export function* snapshotPieces(captured: CapturedSnapshot): Generator<Uint8Arra
         e.prevNode === undefined ? null : encodeView(e.prevNode, false),
       ])
     }
-    yield packr.pack(rows)
+    yield pack(rows)
   }
 }
 
@@ -160,14 +164,19 @@ export function encodeSnapshotNow(captured: CapturedSnapshot): Uint8Array {
   return Buffer.concat([...snapshotPieces(captured)])
 }
 
-/** Encodes a capture a chunk per event-loop turn, so timers and sockets are served in between. */
-export async function encodeSnapshotAsync(captured: CapturedSnapshot): Promise<Uint8Array> {
-  const pieces: Uint8Array[] = []
-  for (const piece of snapshotPieces(captured)) {
-    pieces.push(piece)
+/** Bytes of the buffer snapshotStream() encodes every piece into (grown when a chunk needs more). */
+export const snapshotScratchBytes = 1024 * 1024
+
+/**
+ * The encoding a piece per event-loop turn, so timers and sockets are served in between; every
+ * piece is a view of one reused buffer, valid until the next is asked for (write it, then ask).
+ */
+export async function* snapshotStream(captured: CapturedSnapshot): AsyncGenerator<Uint8Array> {
+  const scratch = Buffer.allocUnsafeSlow(snapshotScratchBytes)
+  for (const piece of snapshotPieces(captured, scratch)) {
+    yield piece
     await nextTurn()
   }
-  return Buffer.concat(pieces)
 }
 
 export function decodeSnapshot(data: Uint8Array): KvSnapshotState {

@@ -10,8 +10,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { runSteps, stepArbitrary } from './kv-arbitrary.ts'
-import { packValue } from './msgpack.ts'
-import { decodeSnapshot, snapshotChunkRows } from './snapshot-codec.ts'
+import { packValue, unpackValue } from './msgpack.ts'
+import { decodeSnapshot, snapshotChunkRows, snapshotStream } from './snapshot-codec.ts'
 import { KvStateMachine } from './state-machine.ts'
 import { errorOf, newTestStore, testEpochMs } from './test-support.ts'
 
@@ -154,6 +154,24 @@ describe('capture, then encode later', () => {
     expect(copy.v2Get('/big', { recursive: true })).toEqual(sm.v2Get('/big', { recursive: true }))
     expect(copy.history.all().map((e) => e.json())).toEqual(sm.history.all().map((e) => e.json()))
     expect(Buffer.from(copy.snapshot()).equals(Buffer.from(data))).toBe(true)
+  })
+
+  it('the streamed pieces (one reused buffer) equal the encoding, and values encoded meanwhile stay intact', async () => {
+    const { store, sm } = newTestStore()
+    for (let i = 0; i < snapshotChunkRows * 2 + 5; i++)
+      await store.put({ key: `/s/k${i}`, value: `value ${i}` })
+    const expected = Buffer.from(sm.snapshot())
+    const copies: Buffer[] = []
+    const meanwhile: { bytes: Uint8Array; value: unknown }[] = []
+    for await (const piece of sm.captureSnapshot().pieces()) {
+      copies.push(Buffer.from(piece))
+      // Other encodings between two pieces (commands, transport frames) must never land in the
+      // snapshot's buffer, nor be overwritten by its next piece.
+      const value = { op: 'put', key: `/between/${copies.length}`, value: 'x'.repeat(copies.length * 10) }
+      meanwhile.push({ bytes: packValue(value), value })
+    }
+    expect(Buffer.concat(copies).equals(expected)).toBe(true)
+    for (const m of meanwhile) expect(unpackValue(m.bytes)).toEqual(m.value)
   })
 
   it('a shared value that its key does not hold is refused', () => {

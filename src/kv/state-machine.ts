@@ -41,9 +41,9 @@ import {
   type CapturedSnapshot,
   captureSnapshot,
   decodeSnapshot,
-  encodeSnapshotAsync,
   encodeSnapshotNow,
   type KvSnapshotState,
+  snapshotStream,
 } from './snapshot-codec.ts'
 import type { V2Result } from './v2-node.ts'
 import { type V2GetOptions, v2Get } from './v2-store.ts'
@@ -126,7 +126,11 @@ export class KvStateMachine implements StateMachine {
 
   captureSnapshot(): SnapshotCapture {
     const captured = this.#capture()
-    return { appliedIndex: captured.appliedIndex, encode: () => encodeSnapshotAsync(captured) }
+    return {
+      appliedIndex: captured.appliedIndex,
+      pieces: () => snapshotStream(captured),
+      encode: async () => encodeSnapshotNow(captured),
+    }
   }
 
   #capture(): CapturedSnapshot {

@@ -13,10 +13,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { isCairnError } from '../errors.ts'
 import { bootstrapState, emptyState } from './core/bootstrap.ts'
 import { persist, persistCompaction } from './core/test-cluster.ts'
-import type { Entry, Message, NodeId, PersistedState, Ready } from './core/types.ts'
+import type { Entry, Message, NodeId, PersistedState, Ready, SnapshotMeta } from './core/types.ts'
 import { envelopeBytes, RaftNode } from './node.ts'
 import type { SnapshotCapture, StateMachine } from './state-machine.ts'
-import type { RaftStorage, SaveBatch } from './storage/storage.ts'
+import type { RaftStorage, SaveBatch, StagedSnapshot } from './storage/storage.ts'
 import type { PeerTransport, PeerTransportEvents } from './transport/transport.ts'
 
 /** An append-only list of strings: the result of a command is its position in the list. */
@@ -42,7 +42,13 @@ class ListMachine implements StateMachine {
       await new Promise((resolve) => setImmediate(resolve))
       return new TextEncoder().encode(JSON.stringify({ appliedIndex, items }))
     }
-    return { appliedIndex, encode }
+    return {
+      appliedIndex,
+      encode,
+      async *pieces() {
+        yield await encode()
+      },
+    }
   }
 
   restore(data: Uint8Array): void {
@@ -74,6 +80,12 @@ class MemoryStorage implements RaftStorage {
     logStart: { index: number; term: number },
   ) {
     persistCompaction(this.disk, { snapshot, logStart })
+  }
+
+  async stageSnapshot(_meta: SnapshotMeta, pieces: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
+    const chunks: Uint8Array[] = []
+    for await (const piece of pieces) chunks.push(Uint8Array.from(piece))
+    return { data: Buffer.concat(chunks), discard: async () => {} }
   }
 
   async storedSnapshot(): Promise<undefined> {

@@ -12,9 +12,10 @@
  *   2. transport.send(messages) — only after 1, since votes and acknowledgements promise durability;
  *   3. restore the snapshot, apply committed entries, settle the proposals and reads they answer;
  *   4. core.advance(ready); then, when snapshotCount entries were applied since the last snapshot,
- *      capture the state machine (cheap) and encode it off the loop (across event-loop turns, while
- *      later entries are applied); the loop hands the finished snapshot to the core and the disk
- *      between two Readies (core.compactAt, storage.saveCompaction).
+ *      capture the state machine (cheap) and stream its encoding to disk off the loop
+ *      (storage.stageSnapshot, a piece per event-loop turn, while later entries are applied); the
+ *      loop hands the staged snapshot to the core and the disk between two Readies
+ *      (core.compactAt, storage.saveCompaction), or discards it if a leader's newer one came first.
  *
  * A member does not hold its snapshot in memory: once a snapshot (its own or a leader's) is on disk,
  * the core keeps it as StoredSnapshotData, read from the file when a peer needs it.
@@ -57,7 +58,7 @@ import type {
 import { snapshotBytes } from './core/types.ts'
 import { decodeMemberContext, peerAddress } from './member-context.ts'
 import type { StateMachine } from './state-machine.ts'
-import type { RaftStorage } from './storage/storage.ts'
+import type { RaftStorage, StagedSnapshot } from './storage/storage.ts'
 import type { PeerTransport, PeerTransportEvents } from './transport/transport.ts'
 
 export const envelopeBytes = 16
@@ -148,8 +149,8 @@ export class RaftNode {
   #leaderChanges = 0
   /** The snapshot being encoded off the loop (at most one at a time). */
   #snapshotJob: Promise<void> | undefined
-  /** A finished encoding the loop has yet to hand to the core and the disk. */
-  #snapshotEncoded: { point: SnapshotMeta; data: Uint8Array } | undefined
+  /** A staged snapshot the loop has yet to hand to the core and the disk. */
+  #snapshotEncoded: { point: SnapshotMeta; staged: StagedSnapshot } | undefined
   #snapshotError: Error | undefined
   #softState: SoftState = { leader: 0, role: 'follower' }
 
@@ -558,11 +559,11 @@ export class RaftNode {
     const point = this.#core.snapshotPoint()
     const capture = this.#sm.captureSnapshot()
     this.#lastSnapshotIndex = applied
-    this.#snapshotJob = capture
-      .encode()
+    this.#snapshotJob = this.#storage
+      .stageSnapshot(point, capture.pieces())
       .then(
-        (data) => {
-          this.#snapshotEncoded = { point, data }
+        (staged) => {
+          this.#snapshotEncoded = { point, staged }
         },
         (error: unknown) => {
           this.#snapshotError = error instanceof Error ? error : new Error(String(error))
@@ -579,12 +580,11 @@ export class RaftNode {
     const encoded = this.#snapshotEncoded
     this.#snapshotEncoded = undefined
     if (encoded === undefined) return
-    const result = this.#core.compactAt(encoded.point, encoded.data)
-    // undefined: a leader's newer snapshot was restored meanwhile.
+    const result = this.#core.compactAt(encoded.point, encoded.staged.data)
     if (result !== undefined) {
       await this.#storage.saveCompaction(result.snapshot, result.logStart)
       await this.#keepSnapshotOnDisk(encoded.point)
-    }
+    } else await encoded.staged.discard() // a leader's newer snapshot was restored meanwhile
     // Entries applied while this one was encoded may already call for the next.
     this.#maybeSnapshot()
   }

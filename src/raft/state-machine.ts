@@ -22,8 +22,8 @@ export interface StateMachine {
   snapshot(): Uint8Array
   /**
    * Captures the state at appliedIndex now, without encoding it (cheap: references and small
-   * copies). encode() then gives the same bytes snapshot() would have given at capture time, even
-   * while later entries are applied; it may take several event-loop turns.
+   * copies). pieces() and encode() then give the bytes snapshot() would have given at capture time,
+   * even while later entries are applied.
    */
   captureSnapshot(): SnapshotCapture
   /** Replaces the whole state with a snapshot's (as taken by snapshot() on any member). */
@@ -37,5 +37,11 @@ export interface StateMachine {
 
 export interface SnapshotCapture {
   readonly appliedIndex: number
+  /**
+   * The encoding a piece at a time, across event-loop turns. A piece is valid only until the next
+   * one is asked for (an implementation may reuse one buffer): consume it first.
+   */
+  pieces(): AsyncIterable<Uint8Array>
+  /** The whole encoding at once. */
   encode(): Promise<Uint8Array>
 }

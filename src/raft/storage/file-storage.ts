@@ -25,14 +25,14 @@
  * the state on disk is unknown until load() runs again in a new process.
  */
 import path from 'node:path'
-import type { PersistedState, Snapshot, StoredSnapshotData } from '../core/types.ts'
+import type { PersistedState, Snapshot, SnapshotMeta, StoredSnapshotData } from '../core/types.ts'
 import { ensureDirectory } from './directory.ts'
 import { assertStorage, isStorageError, StorageError } from './errors.ts'
 import * as limits from './limits.ts'
 import type { IndexTerm } from './payload.ts'
 import type { WalSyncMode } from './segment.ts'
-import { SnapshotFiles } from './snapshot-files.ts'
-import type { RaftStorage, SaveBatch } from './storage.ts'
+import { SnapshotFileData, SnapshotFiles, type StagedSnapshotFile } from './snapshot-files.ts'
+import type { RaftStorage, SaveBatch, StagedSnapshot } from './storage.ts'
 import { Wal, type WalOptions, type WalRecord, type WalRecovery } from './wal.ts'
 
 export interface FileStorageOptions {
@@ -67,6 +67,8 @@ export class FileStorage implements RaftStorage {
   #phase: Phase = 'new'
   #wal: Wal | undefined
   #busy = false
+  /** Snapshots written by stageSnapshot() that saveCompaction() has not adopted yet. */
+  readonly #staged = new Map<SnapshotFileData, StagedSnapshotFile>()
   #failed: Error | undefined
   #recovery: StorageRecovery | undefined
 
@@ -179,10 +181,28 @@ export class FileStorage implements RaftStorage {
       const prepared = moves ? wal.prepare([{ type: 'compaction', at: { ...logStart } }]) : []
       const newest = this.#snapshots.newest
       // An older snapshot than one on disk is never read again: skip it.
-      if (newest === undefined || snapshot.meta.index >= newest.index) await this.#snapshots.write(snapshot)
+      const staged = snapshot.data instanceof SnapshotFileData ? this.#staged.get(snapshot.data) : undefined
+      if (staged !== undefined) this.#staged.delete(staged.data)
+      if (newest === undefined || snapshot.meta.index >= newest.index) {
+        if (staged !== undefined) await this.#snapshots.adopt(staged)
+        else await this.#snapshots.write(snapshot)
+      } else await staged?.discard()
       await wal.append(prepared, true)
       await this.#dropObsolete(wal)
     })
+  }
+
+  async stageSnapshot(meta: SnapshotMeta, pieces: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
+    assertStorage(this.#phase === 'open', `stageSnapshot() on storage that is ${this.#phase}`)
+    const staged = await this.#snapshots.stage(meta, pieces)
+    this.#staged.set(staged.data, staged)
+    return {
+      data: staged.data,
+      discard: async () => {
+        this.#staged.delete(staged.data)
+        await staged.discard()
+      },
+    }
   }
 
   storedSnapshot(index: number, term: number): Promise<StoredSnapshotData | undefined> {

@@ -1,9 +1,14 @@
 /**
  * Snapshot files: one file per snapshot, `<index 16 hex>-<term 16 hex>.snap`, in their own directory.
  *
- * A file is a snapshotMeta record (record.ts: the snapshot's index, term, membership, and its
- * data's length and CRC-32) followed by the raw data. The state machine's data includes its own
- * applied index, so the applied index is persisted atomically with the state it describes.
+ * Layout 2 (written since 2026-11-25): the raw data, then a snapshotMeta record (record.ts: the
+ * snapshot's index, term, membership, and its data's length and CRC-32, naming its own offset),
+ * then a trailer: u32 length of that record and the 8 bytes `CRNSNAP2`. The metadata comes last so
+ * the data can be streamed to the file as it is encoded (stage()), its length and checksum
+ * counted on the way, without the whole snapshot ever in memory.
+ * Layout 1 (read only): the snapshotMeta record first (a u32 payload length leads it), then the data.
+ * The state machine's data includes its own applied index, so the applied index is persisted
+ * atomically with the state it describes.
  *
  * Writing is atomic: a temporary file is written and fsynced, renamed into place, and the
  * directory fsynced; a crash leaves either no file or the whole file (plus a .tmp removed on
@@ -14,7 +19,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import { type Snapshot, type StoredSnapshotData, snapshotBytes } from '../core/types.ts'
+import { type Snapshot, type SnapshotMeta, type StoredSnapshotData, snapshotBytes } from '../core/types.ts'
 import { crc32 } from './crc32.ts'
 import { readFully, removeTmpFiles, syncDirectory, tmpSuffix, writeFully } from './directory.ts'
 import { assertStorage, StorageError } from './errors.ts'
@@ -103,31 +108,74 @@ export class SnapshotFiles {
    */
   async write(snapshot: Snapshot): Promise<StoredSnapshotData> {
     this.checkLimits(snapshot)
-    const { index, term, confState } = snapshot.meta
-    const data = snapshotBytes(snapshot.data)
-    const dataCrc32 = crc32(data)
-    const meta = encodeSnapshotMeta({ index, term, confState, dataBytes: data.length, dataCrc32 })
-    const head = encodeRecords(
-      [{ type: RecordType.snapshotMeta, payload: meta }],
-      0,
-      this.#options.metaBytesMax,
-    )
-    const filePath = path.join(this.#dir, snapshotFileName(index, term))
-    const tmpPath = filePath + tmpSuffix
+    const staged = await this.stage(snapshot.meta, [snapshotBytes(snapshot.data)])
+    return this.adopt(staged)
+  }
+
+  /**
+   * Streams a snapshot's data to a temporary file as it is produced, then its metadata, and syncs
+   * it; the file is not a snapshot until adopt(). Memory stays at one piece however large the
+   * snapshot is. Throws STORAGE_LIMIT (and removes the file) past dataBytesMax.
+   */
+  async stage(
+    meta: SnapshotMeta,
+    pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<StagedSnapshotFile> {
+    const filePath = path.join(this.#dir, snapshotFileName(meta.index, meta.term))
+    const tmpPath = `${filePath}.staged${tmpSuffix}`
     const handle = await open(tmpPath, 'w')
+    let dataBytes = 0
+    let dataCrc32 = 0
     try {
-      await writeFully(handle, head, 0)
-      await writeFully(handle, data, head.length)
+      for await (const piece of pieces) {
+        if (dataBytes + piece.length > this.#options.dataBytesMax) {
+          throw new StorageError(
+            'STORAGE_LIMIT',
+            `snapshot data above snapshotDataBytesMax ${this.#options.dataBytesMax}`,
+          )
+        }
+        await writeFully(handle, piece, dataBytes)
+        dataCrc32 = crc32(piece, dataCrc32)
+        dataBytes += piece.length
+      }
+      const { index, term, confState } = meta
+      const payload = encodeSnapshotMeta({ index, term, confState, dataBytes, dataCrc32 })
+      const record = encodeRecords(
+        [{ type: RecordType.snapshotMeta, payload }],
+        dataBytes,
+        this.#options.metaBytesMax,
+      )
+      const trailer = Buffer.alloc(trailerBytes)
+      trailer.writeUInt32LE(record.length, 0)
+      trailerMagic.copy(trailer, 4)
+      await writeFully(handle, Buffer.concat([record, trailer]), dataBytes)
       await handle.sync()
-    } finally {
+    } catch (error) {
       await handle.close()
+      await unlink(tmpPath).catch(() => undefined)
+      throw error
     }
-    await rename(tmpPath, filePath)
+    await handle.close()
+    const data = new SnapshotFileData(tmpPath, 0, dataBytes, dataCrc32)
+    return {
+      meta,
+      data,
+      finalPath: filePath,
+      discard: () => unlink(tmpPath).catch(() => undefined),
+    }
+  }
+
+  /** Renames a staged file into place (durably): from now on it is a snapshot file. */
+  async adopt(staged: StagedSnapshotFile): Promise<StoredSnapshotData> {
+    const { meta, finalPath } = staged
+    await rename(staged.data.filePath, finalPath)
     await syncDirectory(this.#dir)
-    this.#files = this.#files.filter((f) => f.filePath !== filePath)
-    this.#files.push({ index, term, filePath, bytes: head.length + data.length })
+    staged.data.moved(finalPath)
+    const bytes = (await stat(finalPath)).size
+    this.#files = this.#files.filter((f) => f.filePath !== finalPath)
+    this.#files.push({ index: meta.index, term: meta.term, filePath: finalPath, bytes })
     this.#files.sort(compareFiles)
-    return new SnapshotFileData(filePath, head.length, data.length, dataCrc32)
+    return staged.data
   }
 
   /**
@@ -140,8 +188,8 @@ export class SnapshotFiles {
     if (file === undefined) return undefined
     const handle = await open(file.filePath, 'r')
     try {
-      const { headBytes, meta } = await this.#readHead(handle, file)
-      return new SnapshotFileData(file.filePath, headBytes, meta.dataBytes, meta.dataCrc32)
+      const { dataOffset, meta } = await this.#readHead(handle, file)
+      return new SnapshotFileData(file.filePath, dataOffset, meta.dataBytes, meta.dataCrc32)
     } finally {
       await handle.close()
     }
@@ -166,9 +214,9 @@ export class SnapshotFiles {
   async #read(file: SnapshotFile): Promise<Snapshot> {
     const handle = await open(file.filePath, 'r')
     try {
-      const { headBytes, meta } = await this.#readHead(handle, file)
+      const { dataOffset, meta } = await this.#readHead(handle, file)
       const data = new Uint8Array(meta.dataBytes)
-      if ((await readFully(handle, data, headBytes)) < data.length) throw corrupt(file, 'truncated data')
+      if ((await readFully(handle, data, dataOffset)) < data.length) throw corrupt(file, 'truncated data')
       if (crc32(data) !== meta.dataCrc32) throw corrupt(file, 'data checksum mismatch')
       return { meta: { index: meta.index, term: meta.term, confState: meta.confState }, data }
     } finally {
@@ -176,9 +224,23 @@ export class SnapshotFiles {
     }
   }
 
-  /** Reads and checks a file's header: the metadata record, its name and the file's length. */
+  /**
+   * Reads and checks a file's metadata (layout 2's trailer, else layout 1's header), its name and
+   * the file's length; returns the metadata and where the data starts.
+   */
   async #readHead(handle: FileHandle, file: SnapshotFile) {
     const size = (await handle.stat()).size
+    const layout2 = await this.#readTrailer(handle, file, size)
+    if (layout2 !== undefined) return layout2
+    try {
+      return await this.#readLayout1(handle, file, size)
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error
+      throw corrupt(file, `no layout-2 trailer (truncated?), and as layout 1: ${error.message}`)
+    }
+  }
+
+  async #readLayout1(handle: FileHandle, file: SnapshotFile, size: number) {
     const lengthBuf = Buffer.alloc(4)
     if ((await readFully(handle, lengthBuf, 0)) < 4) throw corrupt(file, 'too short for a header')
     const metaBytes = lengthBuf.readUInt32LE(0)
@@ -186,7 +248,32 @@ export class SnapshotFiles {
       throw corrupt(file, `metadata length ${metaBytes} out of range`)
     const headBuf = Buffer.alloc(recordHeaderBytes + metaBytes)
     if ((await readFully(handle, headBuf, 0)) < headBuf.length) throw corrupt(file, 'truncated metadata')
-    const rec = decodeRecordAt(headBuf, 0, this.#options.metaBytesMax)
+    const meta = this.#checkMeta(file, decodeRecordAt(headBuf, 0, this.#options.metaBytesMax))
+    if (size !== headBuf.length + meta.dataBytes) {
+      throw corrupt(file, `file is ${size} bytes, expected ${headBuf.length + meta.dataBytes}`)
+    }
+    return { dataOffset: headBuf.length, meta }
+  }
+
+  /** Layout 2's metadata, or undefined when the file does not end with layout 2's trailer. */
+  async #readTrailer(handle: FileHandle, file: SnapshotFile, size: number) {
+    if (size < trailerBytes) return undefined
+    const trailer = Buffer.alloc(trailerBytes)
+    if ((await readFully(handle, trailer, size - trailerBytes)) < trailerBytes) return undefined
+    if (!trailer.subarray(4).equals(trailerMagic)) return undefined
+    const recordBytes = trailer.readUInt32LE(0)
+    if (recordBytes > recordHeaderBytes + this.#options.metaBytesMax || recordBytes + trailerBytes > size) {
+      throw corrupt(file, `metadata record length ${recordBytes} out of range`)
+    }
+    const at = size - trailerBytes - recordBytes
+    const recordBuf = Buffer.alloc(recordBytes)
+    if ((await readFully(handle, recordBuf, at)) < recordBytes) throw corrupt(file, 'truncated metadata')
+    const meta = this.#checkMeta(file, decodeRecordAt(recordBuf, 0, this.#options.metaBytesMax, at))
+    if (meta.dataBytes !== at) throw corrupt(file, `data is ${at} bytes, its metadata says ${meta.dataBytes}`)
+    return { dataOffset: 0, meta }
+  }
+
+  #checkMeta(file: SnapshotFile, rec: ReturnType<typeof decodeRecordAt>) {
     if (!rec.ok || rec.type !== RecordType.snapshotMeta)
       throw corrupt(file, rec.ok ? 'not a snapshot' : rec.reason)
     const meta = decodeSnapshotMeta(rec.payload)
@@ -196,11 +283,22 @@ export class SnapshotFiles {
     }
     if (meta.dataBytes > this.#options.dataBytesMax)
       throw corrupt(file, `data length ${meta.dataBytes} above the limit`)
-    if (size !== headBuf.length + meta.dataBytes) {
-      throw corrupt(file, `file is ${size} bytes, expected ${headBuf.length + meta.dataBytes}`)
-    }
-    return { headBytes: headBuf.length, meta }
+    return meta
   }
+}
+
+/** Layout 2's trailer: u32 length of the metadata record, then this magic. */
+const trailerMagic = Buffer.from('CRNSNAP2', 'latin1')
+const trailerBytes = 4 + trailerMagic.length
+
+/** A snapshot file written by stage() and not yet adopt()ed. */
+export interface StagedSnapshotFile {
+  readonly meta: SnapshotMeta
+  /** Readable at once (from the temporary file, then from the final one). */
+  readonly data: SnapshotFileData
+  readonly finalPath: string
+  /** Removes the temporary file (a stale snapshot that will not be adopted). */
+  discard(): Promise<void>
 }
 
 function corrupt(file: SnapshotFile, reason: string): StorageError {
@@ -212,9 +310,9 @@ function corrupt(file: SnapshotFile, reason: string): StorageError {
  * transport sends a snapshot one chunk at a time). Reads in order from offset 0 carry a running
  * CRC-32, checked against the file's metadata when the last byte is read.
  */
-class SnapshotFileData implements StoredSnapshotData {
+export class SnapshotFileData implements StoredSnapshotData {
   readonly byteLength: number
-  readonly #filePath: string
+  #filePath: string
   readonly #dataOffset: number
   readonly #crc: number
   /** Bytes read in order from the start so far, and their CRC-32 (-1: not reading in order). */
@@ -226,6 +324,15 @@ class SnapshotFileData implements StoredSnapshotData {
     this.#dataOffset = dataOffset
     this.byteLength = byteLength
     this.#crc = crc
+  }
+
+  get filePath(): string {
+    return this.#filePath
+  }
+
+  /** The file was renamed (adopted): read it there from now on. */
+  moved(filePath: string): void {
+    this.#filePath = filePath
   }
 
   read(offset: number, length: number): Uint8Array {

@@ -18,7 +18,15 @@
  *     snapshot files beyond the newest `snapshotsKeptMax` are pruned afterwards.
  *   - Calls are not concurrent: the driver awaits each before the next.
  */
-import type { Entry, HardState, PersistedState, Snapshot, StoredSnapshotData } from '../core/types.ts'
+import type {
+  Entry,
+  HardState,
+  PersistedState,
+  Snapshot,
+  SnapshotData,
+  SnapshotMeta,
+  StoredSnapshotData,
+} from '../core/types.ts'
 
 export interface SaveBatch {
   snapshot: Snapshot | undefined
@@ -34,6 +42,13 @@ export interface RaftStorage {
   /** Persists an application snapshot and compacts the log so it starts at logStart. */
   saveCompaction(snapshot: Snapshot, logStart: { index: number; term: number }): Promise<void>
   /**
+   * Streams a snapshot's data to disk ahead of saveCompaction(), so it is never whole in memory.
+   * May run while save() calls do (it touches only its own file). Hand the returned data to the
+   * core (compactAt) and then to saveCompaction(), which makes it the newest snapshot; discard()
+   * it instead if it went stale.
+   */
+  stageSnapshot(meta: SnapshotMeta, pieces: AsyncIterable<Uint8Array>): Promise<StagedSnapshot>
+  /**
    * The data of the persisted snapshot with this index and term, read from disk when it is needed;
    * undefined when no such snapshot is stored. The driver keeps this instead of the bytes.
    */
@@ -41,4 +56,10 @@ export interface RaftStorage {
   /** Bytes on disk (log segments plus snapshot files), for status and metrics. */
   sizeBytes(): number
   close(): Promise<void>
+}
+
+/** A snapshot written to disk by stageSnapshot() and not yet made the newest one. */
+export interface StagedSnapshot {
+  readonly data: SnapshotData
+  discard(): Promise<void>
 }
