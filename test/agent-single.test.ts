@@ -55,6 +55,31 @@ describe('a single-member agent', () => {
     expect(await c.kill('m1', 'SIGINT')).toEqual({ code: 0, signal: null })
   })
 
+  it('--history-revisions bounds the watch history: an older waitIndex is 401 with the oldest index', async () => {
+    const c = await AgentCluster.create(1)
+    cluster = c
+    const url = c.clientUrl('m1')
+    c.running.set('m1', spawnCairn([...c.args('m1'), '--history-revisions', '5'], 'm1', url))
+    await pollUntil(
+      async () => ((await http('GET', `${url}/health`))?.status === 200 ? true : undefined),
+      '/health 200',
+      30_000,
+    )
+    for (let i = 0; i < 12; i++) expect(await put(url, 'h', `v${i}`)).toBe(true)
+    const latest = (await http('GET', `${url}/v2/keys/h`))?.body as { node: { modifiedIndex: number } }
+    const newest = latest.node.modifiedIndex
+    const old = await http('GET', `${url}/v2/keys/h?wait=true&waitIndex=1`)
+    expect(old?.status).toBe(400)
+    expect(old?.body).toMatchObject({
+      errorCode: 401,
+      message: 'The event in requested index is outdated and cleared',
+    })
+    expect((old?.body as { cause: string }).cause).toContain(`[${newest - 4}/1]`)
+    const kept = await http('GET', `${url}/v2/keys/h?wait=true&waitIndex=${newest - 4}`)
+    expect(kept?.status).toBe(200)
+    expect(kept?.body).toMatchObject({ action: 'set', node: { key: '/h', modifiedIndex: newest - 4 } })
+  })
+
   it('exits 1 with a clear message when its client port is taken', async () => {
     const c = await AgentCluster.create(1)
     cluster = c
@@ -88,6 +113,8 @@ describe('cairn agent flags', () => {
       '--heartbeat-interval',
       '--election-timeout',
       '--snapshot-count',
+      '--history-revisions',
+      '--history-bytes',
       '--log-level',
     ]) {
       expect(help).toContain(flag)
@@ -121,6 +148,10 @@ describe('cairn agent flags', () => {
       'new or existing',
     ],
     [['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--log-level', 'loud'], '--log-level'],
+    [
+      ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--history-revisions', '0'],
+      '--history-revisions: 0 is out of range',
+    ],
     [
       ['agent', '--server', '--name', 'a', '--data-dir', neverCreated, '--planted-bug', 'nope'],
       '--planted-bug',

@@ -14,6 +14,7 @@
  * Pure: no IO.
  */
 import { CairnError } from '../errors.ts'
+import { defaultKvConfig } from '../kv/limits.ts'
 import { peerAddress } from '../raft/member-context.ts'
 import { type InitialMember, parseInitialCluster } from './cluster-config.ts'
 
@@ -41,6 +42,9 @@ export interface ServerAgentConfig {
   heartbeatIntervalMs: number
   electionTimeoutMs: number
   snapshotCount: number
+  /** The watch history window (KvConfig.historyRevisionsMax / historyBytesMax). */
+  historyRevisions: number
+  historyBytes: number
   logLevel: LogLevel
   /** Deliberate bugs for the jepsen-like harness to catch (never in production; docs/agent.md). */
   plantedBugs: ServerPlantedBug[]
@@ -66,6 +70,8 @@ export interface ServerAgentFlags {
   heartbeatInterval?: string | undefined
   electionTimeout?: string | undefined
   snapshotCount?: string | undefined
+  historyRevisions?: string | undefined
+  historyBytes?: string | undefined
   logLevel?: string | undefined
   plantedBug?: string[] | undefined
 }
@@ -78,6 +84,8 @@ export const agentDefaults = {
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1_000,
   snapshotCount: 10_000,
+  historyRevisions: defaultKvConfig.historyRevisionsMax,
+  historyBytes: defaultKvConfig.historyBytesMax,
   logLevel: 'info',
 } as const
 
@@ -88,6 +96,9 @@ export const agentLimits = {
   electionTimeoutMsMax: 50_000,
   electionHeartbeatsMin: 5,
   snapshotCountMax: 100_000_000,
+  /** The history window is part of every snapshot: these keep one snapshot's history bounded. */
+  historyRevisionsMax: 10_000_000,
+  historyBytesMax: 4 * 1024 * 1024 * 1024,
   clusterTokenBytesMax: 128,
   dataDirBytesMax: 4_096,
 } as const
@@ -142,6 +153,20 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     1,
     agentLimits.snapshotCountMax,
   )
+  const historyRevisions = integer(
+    flags.historyRevisions,
+    '--history-revisions',
+    agentDefaults.historyRevisions,
+    1,
+    agentLimits.historyRevisionsMax,
+  )
+  const historyBytes = integer(
+    flags.historyBytes,
+    '--history-bytes',
+    agentDefaults.historyBytes,
+    1,
+    agentLimits.historyBytesMax,
+  )
   const logLevel = flags.logLevel ?? agentDefaults.logLevel
   if (!(logLevels as readonly string[]).includes(logLevel)) {
     invalid(`--log-level: "${logLevel}" (want one of ${logLevels.join(', ')})`)
@@ -165,6 +190,8 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     heartbeatIntervalMs,
     electionTimeoutMs,
     snapshotCount,
+    historyRevisions,
+    historyBytes,
     logLevel: logLevel as LogLevel,
     plantedBugs,
   }

@@ -102,7 +102,10 @@ async function startLocked(
     memberId(config.initialClusterToken, config.peerUrl),
   )
   const storage = new FileStorage(path.join(config.dataDir, memberDirName))
-  const stateMachine = new KvStateMachine()
+  const stateMachine = new KvStateMachine({
+    historyRevisionsMax: config.historyRevisions,
+    historyBytesMax: config.historyBytes,
+  })
   /** Filled in as the parts come up: the transport by RaftNode.start, storeStats by the v2 API. */
   const observed: { transport?: TcpPeerTransport; storeStats?: StoreStatsView } = {}
   const node = await RaftNode.start({

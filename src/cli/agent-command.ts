@@ -55,6 +55,14 @@ export function addAgentCommand(program: Command, version: string): void {
       'the cluster id (X-Etcd-Cluster-ID) when joining an existing cluster; stored in --data-dir at first start',
     )
     .option('--snapshot-count <n>', `applied entries between two snapshots (default ${d.snapshotCount})`)
+    .option(
+      '--history-revisions <n>',
+      `revisions of change events kept for watches from a past index; older ones answer 401 (default ${d.historyRevisions})`,
+    )
+    .option(
+      '--history-bytes <n>',
+      `approximate bytes of change events kept for watches (default ${d.historyBytes})`,
+    )
     .option('--log-level <level>', `${logLevels.join('|')} (default ${d.logLevel})`)
     .option(
       '--planted-bug <name>',
