@@ -150,7 +150,7 @@ export class RaftNode {
   /** The snapshot being encoded off the loop (at most one at a time). */
   #snapshotJob: Promise<void> | undefined
   /** A staged snapshot the loop has yet to hand to the core and the disk. */
-  #snapshotEncoded: { point: SnapshotMeta; staged: StagedSnapshot } | undefined
+  #snapshotStaged: { point: SnapshotMeta; staged: StagedSnapshot } | undefined
   #snapshotError: Error | undefined
   #softState: SoftState = { leader: 0, role: 'follower' }
 
@@ -420,7 +420,7 @@ export class RaftNode {
     try {
       while (!this.#stopping) {
         if (this.#snapshotError !== undefined) throw this.#snapshotError
-        if (this.#snapshotEncoded !== undefined) {
+        if (this.#snapshotStaged !== undefined) {
           await this.#installSnapshot()
           continue
         }
@@ -552,7 +552,7 @@ export class RaftNode {
 
   /** Starts a snapshot when snapshotCount entries were applied since the last (see the header). */
   #maybeSnapshot(): void {
-    if (this.#snapshotJob !== undefined || this.#snapshotEncoded !== undefined) return
+    if (this.#snapshotJob !== undefined || this.#snapshotStaged !== undefined) return
     const applied = this.#core.appliedIndex
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotCount) return
     if (this.#sm.appliedIndex !== applied) return
@@ -563,7 +563,7 @@ export class RaftNode {
       .stageSnapshot(point, capture.pieces())
       .then(
         (staged) => {
-          this.#snapshotEncoded = { point, staged }
+          this.#snapshotStaged = { point, staged }
         },
         (error: unknown) => {
           this.#snapshotError = error instanceof Error ? error : new Error(String(error))
@@ -575,16 +575,16 @@ export class RaftNode {
       })
   }
 
-  /** Compacts the log behind the encoded snapshot and persists both (unless it went stale). */
+  /** Compacts the log behind the staged snapshot and makes it the newest (unless it went stale). */
   async #installSnapshot(): Promise<void> {
-    const encoded = this.#snapshotEncoded
-    this.#snapshotEncoded = undefined
-    if (encoded === undefined) return
-    const result = this.#core.compactAt(encoded.point, encoded.staged.data)
+    const pending = this.#snapshotStaged
+    this.#snapshotStaged = undefined
+    if (pending === undefined) return
+    const result = this.#core.compactAt(pending.point, pending.staged.data)
     if (result !== undefined) {
       await this.#storage.saveCompaction(result.snapshot, result.logStart)
-      await this.#keepSnapshotOnDisk(encoded.point)
-    } else await encoded.staged.discard() // a leader's newer snapshot was restored meanwhile
+      await this.#keepSnapshotOnDisk(pending.point)
+    } else await pending.staged.discard() // a leader's newer snapshot was restored meanwhile
     // Entries applied while this one was encoded may already call for the next.
     this.#maybeSnapshot()
   }

@@ -56,6 +56,7 @@ export interface SnapshotFilesOptions {
 export class SnapshotFiles {
   readonly #dir: string
   readonly #options: SnapshotFilesOptions
+  #stages = 0
   /** Sorted by index, then term; the last one is the newest. */
   #files: SnapshotFile[] = []
 
@@ -122,7 +123,8 @@ export class SnapshotFiles {
     pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   ): Promise<StagedSnapshotFile> {
     const filePath = path.join(this.#dir, snapshotFileName(meta.index, meta.term))
-    const tmpPath = `${filePath}.staged${tmpSuffix}`
+    // Unique per stage, so two stages never share a temporary file.
+    const tmpPath = `${filePath}.${++this.#stages}.staged${tmpSuffix}`
     const handle = await open(tmpPath, 'w')
     let dataBytes = 0
     let dataCrc32 = 0
