@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { runSteps, stepArbitrary } from './kv-arbitrary.ts'
 import { packValue, unpackValue } from './msgpack.ts'
-import { decodeSnapshot, snapshotChunkRows, snapshotStream } from './snapshot-codec.ts'
+import { decodeSnapshot, snapshotChunkRows } from './snapshot-codec.ts'
 import { KvStateMachine } from './state-machine.ts'
 import { errorOf, newTestStore, testEpochMs } from './test-support.ts'
 
