@@ -1,6 +1,7 @@
 /**
  * Proves the transport over real loopback sockets: every message type crosses intact, each send()
- * is one batch per peer, three members talk all-to-all, a restarted peer is redialled, handshakes
+ * is one batch per peer (heartbeats and commit-only appends ride with the next send, or leave when
+ * the event-loop turn ends), three members talk all-to-all, a restarted peer is redialled, handshakes
  * with the wrong cluster or member id are refused (nothing is delivered, the reason is logged and
  * counted), inbound messages must match the handshake's sender, events are never synchronous, and
  * stop() leaves no socket or timer behind.
@@ -75,6 +76,43 @@ describe('message exchange', () => {
       ...Array.from({ length: 100 }, (_, i) => i),
       ...Array.from({ length: 10 }, (_, i) => i),
     ])
+  })
+
+  it('heartbeats and appends without entries wait for the next send or the end of the turn, then ride in one batch', async () => {
+    const [a, b] = [await start(1), await start(2)]
+    connectAll([a, b])
+    a.transport.send([heartbeat(1, 2, 1)])
+    await waitFor(() => b.received.length === 1, 'a first batch')
+    const sent = a.transport.stats().batchesSent
+    const commitOnly: Message = {
+      type: 'app',
+      from: 1,
+      to: 2,
+      term: 1,
+      index: 5,
+      logTerm: 1,
+      entries: [],
+      commit: 5,
+    }
+    const withEntries: Message = {
+      type: 'app',
+      from: 1,
+      to: 2,
+      term: 1,
+      index: 5,
+      logTerm: 1,
+      entries: [{ index: 6, term: 1, type: 'normal', data: new Uint8Array([1, 2, 3]) }],
+      commit: 5,
+    }
+    a.transport.send([heartbeat(1, 2, 2)])
+    a.transport.send([commitOnly])
+    a.transport.send([withEntries]) // written at once, with the two deferred ones before it
+    expect(a.transport.stats().batchesSent).toBe(sent + 1)
+    a.transport.send([heartbeat(1, 2, 3)]) // alone: written when the turn ends
+    expect(a.transport.stats().batchesSent).toBe(sent + 1)
+    await waitFor(() => b.received.length === 5, 'every message')
+    expect(a.transport.stats().batchesSent).toBe(sent + 2)
+    expect(b.received.slice(1).map((m) => m.type)).toEqual(['heartbeat', 'app', 'app', 'heartbeat'])
   })
 
   it('three members exchange every message type all-to-all', async () => {
