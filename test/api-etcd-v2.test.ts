@@ -253,8 +253,9 @@ describe('etcd v2 API on three members', () => {
     expect(Object.keys((leaderStats.json as { followers: object }).followers)).toHaveLength(2)
   })
 
-  it('adds, updates and removes a member', async () => {
-    const base = cluster.members[0]!.url
+  it('adds, updates and removes a member through a follower, which then lists its own changes', async () => {
+    const leader = await cluster.leader()
+    const base = cluster.members.find((m) => m !== leader)!.url
     const post = (body: unknown) =>
       fetch(`${base}/v2/members`, {
         method: 'POST',

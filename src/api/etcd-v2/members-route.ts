@@ -25,7 +25,9 @@
  * up? is another change pending?), and a refusal that Raft's internal forwarding would drop then
  * reaches the client as an answer instead of a timeout. A forwarded request carries
  * `X-Cairn-Forwarded` and is never forwarded again; without a known leader, or without its client
- * URL, the follower proposes itself as before. Past membersForwardTimeoutMs: 504.
+ * URL, the follower proposes itself as before. Past membersForwardTimeoutMs: 504. Before relaying
+ * a success, the follower passes a ReadIndex barrier, so it has applied the change too (a client
+ * reads its own change from the member it asked).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { request as httpRequest } from 'undici'
@@ -242,6 +244,11 @@ async function forwardToLeader(
       signal: AbortSignal.timeout(timeoutMs),
     })
     const text = await answer.body.text()
+    if (answer.statusCode < 300) {
+      // The leader answered once it applied the change; this member may not have yet. Catch up
+      // first, so a client reading /v2/members here next sees its own change.
+      await ctx.deps.store.readBarrier().catch(() => undefined)
+    }
     const type = answer.headers['content-type']
     if (typeof type === 'string') reply.header('content-type', type)
     return reply
