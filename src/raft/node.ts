@@ -51,6 +51,7 @@ import type {
   NodeId,
   PersistedState,
   Ready,
+  Role,
   SnapshotMeta,
   SoftState,
   Status,
@@ -314,6 +315,14 @@ export class RaftNode {
 
   get isLeader(): boolean {
     return this.#core.role === 'leader'
+  }
+
+  get term(): number {
+    return this.#core.term
+  }
+
+  get role(): Role {
+    return this.#core.role
   }
 
   /**

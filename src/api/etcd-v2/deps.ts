@@ -54,16 +54,19 @@ export interface EtcdV2Deps {
   staleQuorumReads?: boolean | undefined
 }
 
-/** raftStatus() from a RaftNode and the store's member table. */
+/**
+ * raftStatus() from a RaftNode and the store's member table. Every keys response reads it for its
+ * headers, so it reads the node's fields directly (node.status() builds every follower's progress)
+ * and copies the member table only when `members` is read.
+ */
 export function raftStatusOf(node: RaftNode, store: ReplicatedStore): () => RaftStatusView {
-  return () => {
-    const status = node.status()
-    return {
-      leader: status.leader,
-      term: status.term,
-      raftIndex: store.stateMachine.appliedIndex,
-      role: status.role,
-      members: store.stateMachine.members(),
-    }
-  }
+  return () => ({
+    leader: node.leader,
+    term: node.term,
+    raftIndex: store.stateMachine.appliedIndex,
+    role: node.role,
+    get members() {
+      return store.stateMachine.members()
+    },
+  })
 }
