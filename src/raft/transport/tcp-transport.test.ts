@@ -95,14 +95,8 @@ describe('message exchange', () => {
       commit: 5,
     }
     const withEntries: Message = {
-      type: 'app',
-      from: 1,
-      to: 2,
-      term: 1,
-      index: 5,
-      logTerm: 1,
+      ...commitOnly,
       entries: [{ index: 6, term: 1, type: 'normal', data: new Uint8Array([1, 2, 3]) }],
-      commit: 5,
     }
     a.transport.send([heartbeat(1, 2, 2)])
     a.transport.send([commitOnly])
