@@ -46,6 +46,8 @@ export interface FileStorageOptions {
   snapshotDataBytesMax?: number
   /** Default 'dsync' (see WalOptions.syncMode). */
   walSyncMode?: WalSyncMode
+  /** Default true: zero-fill WAL segments ahead of the appends (see wal.ts). */
+  walZeroAhead?: boolean
 }
 
 /** What load() found and repaired, for the log line a member prints at start. */
@@ -79,6 +81,7 @@ export class FileStorage implements RaftStorage {
       segmentBytesMax: options.walSegmentBytesMax ?? limits.walSegmentBytesMax,
       recordBytesMax: options.recordBytesMax ?? limits.recordBytesMax,
       syncMode: options.walSyncMode ?? 'dsync',
+      zeroAhead: options.walZeroAhead ?? true,
     }
     this.#snapshots = new SnapshotFiles(this.#snapDir, {
       keptMax: options.snapshotsKeptMax ?? limits.snapshotsKeptMax,

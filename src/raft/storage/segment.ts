@@ -9,10 +9,13 @@
  * Liveness: each segment tracks the highest index of an entry written to it that is still in the
  * log (markLive); wal.ts deletes a segment only when that is behind the durable compaction point.
  *
- * Scanning tells a torn tail from damage. Only the last segment can end in a torn write (earlier
- * ones were synced before the next was created). In it, the first record that fails to decode
- * starts the tail, which is discarded only if no valid record follows it anywhere in the file; a
- * valid record after a bad one means acknowledged data was damaged, which is an error.
+ * Scanning tells a torn tail from damage. A segment's file may run on past its last record with
+ * zero bytes (space the WAL zero-filled ahead of its appends, wal.ts): a record that fails to decode
+ * followed only by zeros is the clean end of any segment. Otherwise only the last segment can end
+ * in a torn write (earlier ones were synced before the next was created). In it, the first record
+ * that fails to decode starts the tail, which is discarded only if no valid record follows it
+ * anywhere in the file; a valid record after a bad one means acknowledged data was damaged, which
+ * is an error.
  */
 
 import type { FileHandle } from 'node:fs/promises'
@@ -85,6 +88,17 @@ export interface SegmentScan {
   torn: { offset: number; reason: string } | undefined
 }
 
+const zeroProbe = new Uint8Array(64 * 1024)
+
+/** Whether every byte of buf from `from` on is zero. */
+export function isZeroFrom(buf: Uint8Array, from: number): boolean {
+  for (let at = from; at < buf.length; at += zeroProbe.length) {
+    const end = Math.min(buf.length, at + zeroProbe.length)
+    if (Buffer.compare(buf.subarray(at, end), zeroProbe.subarray(0, end - at)) !== 0) return false
+  }
+  return true
+}
+
 /** Splits a whole segment file into records. Throws STORAGE_CORRUPT for damage that is not a torn tail. */
 export function scanSegment(
   buf: Uint8Array,
@@ -97,6 +111,7 @@ export function scanSegment(
   while (offset < buf.length) {
     const rec = decodeRecordAt(buf, offset, payloadBytesMax)
     if (!rec.ok) {
+      if (isZeroFrom(buf, offset)) return { records, validBytes: offset, torn: undefined }
       if (!isLast) {
         throw new StorageError(
           'STORAGE_CORRUPT',

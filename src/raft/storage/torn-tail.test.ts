@@ -5,6 +5,9 @@
  * continue cleanly. Damage anywhere else (a flipped byte or length before the last record, a
  * short earlier segment, a bad header, a bad snapshot file) is STORAGE_CORRUPT with a message
  * naming the file and offset. Leftover temporary files are removed.
+ *
+ * These cases work on the exact bytes of files that end at their last record, so they run with
+ * walZeroAhead off; zero-filled-wal.test.ts covers files that run on with zeros.
  */
 import { appendFile, copyFile, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -18,11 +21,13 @@ const dirs = new TempDirs()
 afterEach(() => dirs.removeAll())
 
 const segment1 = '0000000000000001.wal'
+/** Files end at their last record (see the header). */
+const layout: FileStorageOptions = { walZeroAhead: false }
 
 /** A directory with entries 1..20 (hard state commit 20), then one last save: entry 21 + commit 21. */
 async function withLastSave(): Promise<{ dir: string; before: number; entriesEnd: number; full: Buffer }> {
   const dir = await dirs.make()
-  const s = new FileStorage(dir)
+  const s = new FileStorage(dir, layout)
   await s.load()
   for (let i = 1; i <= 20; i += 5) await s.save(batch({ entries: entries(i, i + 4, 1, 40) }))
   await s.save(batch({ hardState: { term: 1, vote: 1, commit: 20 } }))
@@ -37,13 +42,13 @@ async function withLastSave(): Promise<{ dir: string; before: number; entriesEnd
 }
 
 async function loadDir(dir: string, options?: FileStorageOptions) {
-  const s = new FileStorage(dir, options)
+  const s = new FileStorage(dir, { ...layout, ...options })
   const state = await s.load()
   return { s, state }
 }
 
 async function loadError(dir: string): Promise<StorageError> {
-  const err = await new FileStorage(dir).load().then(
+  const err = await new FileStorage(dir, layout).load().then(
     () => undefined,
     (e: unknown) => e,
   )
@@ -89,7 +94,6 @@ describe('torn tail of the last segment', () => {
       what: '4 KiB of random bytes',
       bytes: () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)),
     },
-    { what: '512 zeros (an extended, unwritten block)', bytes: () => Buffer.alloc(512) },
     {
       what: 'a copy of the last record (not at its own offset)',
       bytes: (full: Buffer, before: number) => full.subarray(before),
@@ -110,6 +114,17 @@ describe('torn tail of the last segment', () => {
     expect((await stat(path.join(dir, 'wal', segment1))).size).toBe(full.length)
   })
 
+  it('zeros after the last record (an extended, unwritten block, or zero-filled room) are a clean end, kept', async () => {
+    const { dir, full } = await withLastSave()
+    await appendFile(path.join(dir, 'wal', segment1), Buffer.alloc(512))
+    const { s, state } = await loadDir(dir)
+    await s.close()
+    expect(state.entries).toHaveLength(21)
+    expect(state.hardState).toEqual({ term: 1, vote: 1, commit: 21 })
+    expect(s.recovery?.tornTail).toBeUndefined()
+    expect((await stat(path.join(dir, 'wal', segment1))).size).toBe(full.length + 512)
+  })
+
   it('a flipped byte in the very last record is indistinguishable from a torn write: cut away', async () => {
     const { dir, full } = await withLastSave()
     const damaged = Buffer.from(full)
@@ -124,7 +139,7 @@ describe('torn tail of the last segment', () => {
   it('the last segment may be torn while earlier ones are whole (rollover)', async () => {
     const dir = await dirs.make()
     const options = { walSegmentBytesMax: 1024 }
-    const s = new FileStorage(dir, options)
+    const s = new FileStorage(dir, { ...layout, ...options })
     await s.load()
     for (let i = 1; i <= 60; i += 3) await s.save(batch({ entries: entries(i, i + 2, 1, 60) }))
     await s.close()
@@ -168,7 +183,7 @@ describe('damage that is not a torn tail', () => {
 
   it('a short segment that is not the last is STORAGE_CORRUPT', async () => {
     const dir = await dirs.make()
-    const s = new FileStorage(dir, { walSegmentBytesMax: 1024 })
+    const s = new FileStorage(dir, { ...layout, walSegmentBytesMax: 1024 })
     await s.load()
     for (let i = 1; i <= 60; i += 3) await s.save(batch({ entries: entries(i, i + 2, 1, 60) }))
     await s.close()
@@ -199,7 +214,7 @@ describe('damage that is not a torn tail', () => {
 
   it('a snapshot file with a flipped data byte is STORAGE_CORRUPT', async () => {
     const dir = await dirs.make()
-    const s = new FileStorage(dir)
+    const s = new FileStorage(dir, layout)
     await s.load()
     await s.save(batch({ entries: entries(1, 10, 1) }))
     await s.saveCompaction(snapshotAt(10, 1, 1000), { index: 10, term: 1 })
