@@ -17,6 +17,15 @@
  * Back-pressure: while the socket does not drain, nothing is taken; the watcher's bounded buffer
  * fills and the hub cancels it as too slow, so a stuck client never grows memory.
  *
+ * When: a watcher's listener runs inside apply and only schedules its pump; the pumps of every
+ * watcher woken in one turn run together in one setImmediate callback, not as microtasks. On the
+ * leader that matters: the commit of the entry was handed to the transport earlier in the same
+ * Ready, and the transport sends such commit-only appends from a setImmediate callback too
+ * (peer-connection.ts), scheduled first, so the followers learn the commit and start their own
+ * fan-out before the leader spends its turn writing to thousands of sockets. With microtasks, the
+ * followers' watchers waited for all of the leader's: 5,000 watchers spread over 3 members took
+ * p99 304 ms against 126 ms when all were on the leader.
+ *
  * Invariants: a watch is in ctx.openWatches exactly while its response is open; finish() runs at
  * most once and always cancels the watcher; the listener only schedules (it runs inside apply).
  */
@@ -37,6 +46,20 @@ const watchesBySocket = new WeakMap<Socket, number>()
  * not kept in the history (that would double what it holds).
  */
 let lastLine: { event: KvEvent; bytes: Buffer } | undefined
+
+/** Pumps woken since the last fan-out turn (see the header). */
+let pumpsDue: (() => void)[] = []
+
+function schedulePump(pump: () => void): void {
+  if (pumpsDue.length === 0) setImmediate(runPumpsDue)
+  pumpsDue.push(pump)
+}
+
+function runPumpsDue(): void {
+  const due = pumpsDue
+  pumpsDue = []
+  for (const pump of due) pump()
+}
 
 function eventLine(event: KvEvent): Buffer {
   if (lastLine?.event !== event) lastLine = { event, bytes: Buffer.from(`${event.json()}\n`, 'utf8') }
@@ -127,6 +150,6 @@ function pumpWatch(ctx: V2Context, watcher: Watcher, res: FastifyReply['raw'], s
     if (watcher.status === 'done' || watcher.status === 'canceled') open.finish()
   }
   res.on('close', () => open.finish())
-  watcher.setListener(() => queueMicrotask(pump))
+  watcher.setListener(() => schedulePump(pump))
   pump()
 }
