@@ -146,7 +146,7 @@ async function expect<T extends WatchClientMessage['type']>(
 }
 
 export async function runWatch(
-  cluster: BenchCluster,
+  cluster: Pick<BenchCluster, 'clientUrls'>,
   leader: number,
   watchers: number,
   placement: WatchPlacement,

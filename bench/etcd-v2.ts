@@ -36,6 +36,7 @@ import { type FailoverRow, runFailover } from './etcd-v2-failover.ts'
 import { fillKeys, type KvOp, type KvRow, kvKeys, kvOps, runKv } from './etcd-v2-kv.ts'
 import { type MemoryRow, runMemory } from './etcd-v2-memory.ts'
 import { runWatch, type WatchPlacement, type WatchRow } from './etcd-v2-watch.ts'
+import { startWatchFloor } from './etcd-v2-watch-floor.ts'
 
 type Part = 'kv' | 'watch' | 'memory' | 'failover'
 const partsInOrder: Part[] = ['kv', 'watch', 'memory', 'failover']
@@ -117,7 +118,7 @@ function parseOptions(): Options {
 }
 
 /** Clusters started and not yet stopped, for the signal handler. */
-const running = new Set<BenchCluster>()
+const running = new Set<Pick<BenchCluster, 'stop'>>()
 
 async function withClusters(
   systems: SystemName[],
@@ -192,6 +193,18 @@ async function watchPart(clusters: BenchCluster[], o: Options): Promise<void> {
   line(`watch fan-out ${o.watchers}`, cells, ratioOf(rows.map((r) => r.p99)))
   const busy = rows.map((r) => `${(r.clientBusy * 100).toFixed(0)}%`)
   line('(client thread busy, max)', busy, undefined)
+  const floor = await startWatchFloor()
+  running.add(floor)
+  try {
+    const r = await runWatch(floor, 0, o.watchers, o.placement, o.watchThreads)
+    console.log(
+      `client floor: ${ms(r.p50)}${ms(r.p99)}${ms(r.max)} ms${missed(r)}, client busy ${(r.clientBusy * 100).toFixed(0)}%` +
+        ' (the same row against servers that only write one pre-encoded response per watcher)',
+    )
+  } finally {
+    await floor.stop()
+    running.delete(floor)
+  }
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
