@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { runSteps, stepArbitrary } from './kv-arbitrary.ts'
 import { packValue, unpackValue } from './msgpack.ts'
-import { decodeSnapshot, snapshotChunkRows } from './snapshot-codec.ts'
+import { decodeSnapshot, snapshotChunkBytes, snapshotChunkRows } from './snapshot-codec.ts'
 import { KvStateMachine } from './state-machine.ts'
 import { errorOf, newTestStore, testEpochMs } from './test-support.ts'
 
@@ -172,6 +172,24 @@ describe('capture, then encode later', () => {
     }
     expect(Buffer.concat(copies).equals(expected)).toBe(true)
     for (const m of meanwhile) expect(unpackValue(m.bytes)).toEqual(m.value)
+  })
+
+  it('large values end a chunk by size, not row count: every piece stays near snapshotChunkBytes, and it restores', async () => {
+    const { store, sm } = newTestStore({ historyRevisionsMax: 1000 })
+    const big = 'b'.repeat(40 * 1024)
+    for (let i = 0; i < 60; i++) await store.put({ key: `/large/k${i}`, value: `${big}${i}` })
+    for (let i = 0; i < 60; i++) await store.put({ key: `/large/k${i}`, value: `${big}again${i}` })
+    const pieces: number[] = []
+    for await (const piece of sm.captureSnapshot().pieces()) pieces.push(piece.byteLength)
+    // 60 nodes and 120 events (each with a 40 KiB prevNode or value): far more than one chunk each.
+    expect(pieces.length).toBeGreaterThan(1 + 2 + 4)
+    const rowMax = 2 * (big.length + 200)
+    for (const bytes of pieces) expect(bytes).toBeLessThanOrEqual(snapshotChunkBytes + rowMax)
+    const data = await sm.captureSnapshot().encode()
+    const copy = new KvStateMachine({ historyRevisionsMax: 1000 })
+    copy.restore(data)
+    expect(copy.v2Get('/large', { recursive: true })).toEqual(sm.v2Get('/large', { recursive: true }))
+    expect(copy.history.all().map((e) => e.json())).toEqual(sm.history.all().map((e) => e.json()))
   })
 
   it('a shared value that its key does not hold is refused', () => {
