@@ -38,7 +38,7 @@ beforeAll(async () => {
   view = sampleView()
   server = new DnsServer(view)
   port = await server.listen('127.0.0.1', 0)
-  resolver = new Resolver({ timeout: 2000, tries: 1 })
+  resolver = new Resolver({ timeout: 10_000, tries: 1 })
   resolver.setServers([`127.0.0.1:${port}`])
 })
 
@@ -52,7 +52,7 @@ async function dig(...args: string[]): Promise<string> {
     '-p',
     String(port),
     '+tries=1',
-    '+time=2',
+    '+time=10',
     ...args,
   ])
   return stdout
