@@ -79,6 +79,9 @@ export const errorCatalogue = {
   // Agent configuration: flags and files given at start.
   CONFIG_INVALID: 'the configuration is invalid',
   DATA_DIR_LOCKED: 'the data directory is in use by another running agent',
+  // Agent health checks (src/agent/checks): definitions and TTL updates the agent refused.
+  CHECK_INVALID: 'the check definition is invalid; nothing was changed',
+  CHECK_NOT_TTL: 'the check is not a TTL check; only TTL checks take pass, warn, fail and update',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue
