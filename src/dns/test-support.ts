@@ -120,7 +120,7 @@ export function sampleView(): MemoryCatalogView {
 }
 
 /** Sends one datagram and waits for the first answer, or fails after `deadlineMs`. */
-export function udpExchange(port: number, query: Buffer, deadlineMs = 2000): Promise<Buffer> {
+export function udpExchange(port: number, query: Buffer, deadlineMs = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket('udp4')
     const timer = setTimeout(() => {
@@ -137,7 +137,7 @@ export function udpExchange(port: number, query: Buffer, deadlineMs = 2000): Pro
 }
 
 /** Sends length-prefixed queries on one TCP connection, half-closes, collects the answers. */
-export function tcpExchange(port: number, queries: Buffer[], deadlineMs = 2000): Promise<Buffer[]> {
+export function tcpExchange(port: number, queries: Buffer[], deadlineMs = 10_000): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1')
     const chunks: Buffer[] = []
