@@ -5,7 +5,7 @@
  * another revision empties the cache before anything else (so no answer outlives the catalog
  * state it came from); at most `entriesMax` entries are held, the oldest inserted is evicted
  * first; `entriesMax` 0 disables caching. The key is the question's type, class and lower-cased
- * name, so `WEB.service.cairn` and `web.service.cairn` share an entry.
+ * labels, so `WEB.service.cairn` and `web.service.cairn` share an entry (see cacheKey).
  */
 import type { Answer } from './answer.ts'
 import type { Question } from './query.ts'
@@ -53,6 +53,13 @@ export class AnswerCache {
   }
 }
 
+/**
+ * Labels are length-prefixed, not joined with dots: a label may hold any byte, a dot included, so
+ * `["web.service", "cairn"]` and `["web", "service", "cairn"]` must not share an entry (a client
+ * could otherwise park its odd question's NXDOMAIN under a real service's name).
+ */
 function cacheKey(question: Question): string {
-  return `${question.type}/${question.class}/${question.labels.join('.')}`
+  let key = `${question.type}/${question.class}/`
+  for (const label of question.labels) key += `${label.length}:${label}`
+  return key
 }

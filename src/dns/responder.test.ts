@@ -217,6 +217,29 @@ describe('cache and shuffle', () => {
     expect(responder.cache).toMatchObject({ hits: 1, misses: 2, invalidations: 1, size: 1 })
   })
 
+  it('a label holding a dot does not share a cache entry with the dotted name (no poisoning)', () => {
+    const { responder, ask } = setup()
+    // One label "web.service" then "cairn": not a service question, whatever it answers.
+    const odd = Buffer.concat([
+      Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+      Buffer.from([11]),
+      Buffer.from('web.service', 'latin1'),
+      Buffer.from([5]),
+      Buffer.from('cairn', 'latin1'),
+      Buffer.from([0, 0, 1, 0, 1]),
+    ])
+    const first = responder.respond(odd, 'udp')
+    expect(
+      first === null || headerOf(first).rcode !== Rcode.NOERROR || decodeAnswer(first).answers.length === 0,
+    ).toBe(true)
+    expect(addresses(ask('web.service.cairn', A).packet)).toEqual([
+      '10.0.0.1',
+      '10.0.0.2',
+      '10.0.0.3',
+      '10.0.0.4',
+    ])
+  })
+
   it('bounds the cache at cacheEntriesMax', () => {
     const { responder, ask } = setup({ cacheEntriesMax: 3 })
     for (let i = 0; i < 10; i++) ask(`s${i}.service.cairn`, A)
