@@ -92,9 +92,9 @@ function serviceAnswer(
     return positive(addressGroups(addresses, qtype, options.serviceTtlS), true, view, options)
   }
   const groups = instances.map((instance): RecordGroup => {
-    const target = srvTarget(view, options.domain, instance)
+    const target = nameWire(srvTarget(view, options.domain, instance))
     const rdata = { type: 'SRV' as const, priority: 1, weight: 1, port: instance.port, target }
-    const extras = addressGroups([instance.address], RecordType.ANY, options.serviceTtlS, nameWire(target))
+    const extras = addressGroups([instance.address], RecordType.ANY, options.serviceTtlS, target)
     return {
       record: encodeRecord(questionNamePointer, options.serviceTtlS, rdata),
       extras: extras.map((g) => g.record),

@@ -15,8 +15,17 @@ const dnsName = fc.array(label, { minLength: 1, maxLength: 5 }).map((labels) => 
 const u16 = fc.integer({ min: 0, max: 0xffff })
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff })
 
+/** Rdata as generated: an SRV target as a dotted name, which dns2 takes and ours takes encoded. */
+type TestRdata =
+  | Exclude<Rdata, { type: 'SRV' }>
+  | (Omit<Extract<Rdata, { type: 'SRV' }>, 'target'> & { target: string })
+
+function ours(rdata: TestRdata): Rdata {
+  return rdata.type === 'SRV' ? { ...rdata, target: nameWire(rdata.target) } : rdata
+}
+
 /** dns2's bytes for the same record, with its one-byte root owner replaced by `owner`. */
-function dns2Record(owner: Buffer, ttlS: number, rdata: Rdata): Buffer {
+function dns2Record(owner: Buffer, ttlS: number, rdata: TestRdata): Buffer {
   const fields: Record<string, unknown> = {
     name: '',
     type: RecordType[rdata.type],
@@ -62,7 +71,7 @@ function dns2Record(owner: Buffer, ttlS: number, rdata: Rdata): Buffer {
   return Buffer.concat([owner, encoded.subarray(1)])
 }
 
-const rdata: fc.Arbitrary<Rdata> = fc.oneof(
+const rdata: fc.Arbitrary<TestRdata> = fc.oneof(
   fc.ipV4().map((address) => ({ type: 'A' as const, address })),
   fc.ipV6().map((address) => ({ type: 'AAAA' as const, address })),
   fc
@@ -100,7 +109,7 @@ describe('record encoding', () => {
         u32,
         rdata,
         (owner, ttl, data) => {
-          expect(encodeRecord(owner, ttl, data).toString('hex')).toBe(
+          expect(encodeRecord(owner, ttl, ours(data)).toString('hex')).toBe(
             dns2Record(owner, ttl, data).toString('hex'),
           )
         },

@@ -65,7 +65,8 @@ export function nameWire(name: string): Buffer {
 
 export type Rdata =
   | { type: 'A' | 'AAAA'; address: string }
-  | { type: 'SRV'; priority: number; weight: number; port: number; target: string }
+  /** `target` as wire labels (nameWire): the caller also owns the target's A/AAAA records by it. */
+  | { type: 'SRV'; priority: number; weight: number; port: number; target: Buffer }
   | { type: 'TXT'; strings: Buffer[] }
   | {
       type: 'SOA'
@@ -106,7 +107,7 @@ function rdataBytes(rdata: Rdata): Buffer {
     case 'AAAA':
       return ipv6Bytes(rdata.address)
     case 'SRV': {
-      const target = nameWire(rdata.target)
+      const target = rdata.target
       const out = Buffer.allocUnsafe(6 + target.length)
       out.writeUInt16BE(rdata.priority, 0)
       out.writeUInt16BE(rdata.weight, 2)

@@ -18,8 +18,8 @@
  * writers at once (a cluster on one disk) 0.37 / 1.31 against 0.28 / 0.57. So the WAL keeps the
  * current segment's file zero-filled some way past its last record: after an append leaves less
  * than half of the next fill's worth of zeroed room, the next fill (the file to 1 MiB, then double,
- * by at most 16 MiB at a time, never past segmentBytesMax) is written with plain writes through a second descriptor and fdatasynced, off
- * the append's path. An append whose bytes would reach past the zeroed part waits for a running
+ * by at most 16 MiB at a time, never past segmentBytesMax) is written with plain writes through a
+ * second descriptor and fdatasynced, off the append's path. An append whose bytes would reach past the zeroed part waits for a running
  * fill first, so the two never write the same bytes. A failed fill (a full disk) only stops the
  * filling of that segment: appends then extend the file as before. Replay reads a record that
  * fails to decode followed by nothing but zeros as the clean end of a segment (segment.ts); a
@@ -230,6 +230,7 @@ export class Wal {
     return this.#terms[index - this.#logStart.index - 1]
   }
 
+  /** Bytes of records in the segments; their files also hold zero-filled room (see the header). */
   get sizeBytes(): number {
     let total = 0
     for (const s of this.#segments) total += s.bytes

@@ -13,7 +13,9 @@
  *     the next send, whichever comes first. A leader's Ready loop often sends a commit-only append
  *     and then, in the same turn, the next entries to a follower; on loopback each write is a
  *     syscall of tens of µs, so riding along saves one. Deferred messages whose connection fails
- *     before they are written are handled as if sent then.
+ *     before they are written are handled as if sent then. The v2 watch route relies on the
+ *     deferral being a setImmediate: its fan-out runs in a later setImmediate of the same turn,
+ *     so followers hear of a commit before the leader writes to its own watchers (watch-route.ts).
  *   - The queue only holds messages while connecting or while the socket holds more than
  *     peerWriteBufferBytesHigh unsent bytes; it never exceeds peerQueueMessagesMax messages nor
  *     peerQueueBytesMax estimated bytes. Messages past either limit are dropped and reported through
