@@ -181,6 +181,14 @@ describe('a 3-member cluster of cairn agent processes', () => {
     const acked = await load.stop()
     const recoveryMs = firstAfter.ackedAt - killedAt
     console.info(`leader ${leader} killed: writes acknowledged again after ${recoveryMs} ms`)
+    if (recoveryMs > 2 * c.timing.electionMs) {
+      // Say which elections it took (a split vote? a starved member?) before failing.
+      const elections = c
+        .outputs()
+        .split('\n')
+        .filter((line) => line.startsWith('---') || line.includes('leader changed'))
+      console.info(`killed at ${new Date(killedAt).toISOString()}; leader changes:\n${elections.join('\n')}`)
+    }
     expect(recoveryMs).toBeLessThanOrEqual(2 * c.timing.electionMs)
 
     c.start(leader) // the killed member comes back from its own disk and catches up
