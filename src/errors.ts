@@ -82,6 +82,16 @@ export const errorCatalogue = {
   // Agent health checks (src/agent/checks): definitions and TTL updates the agent refused.
   CHECK_INVALID: 'the check definition is invalid; nothing was changed',
   CHECK_NOT_TTL: 'the check is not a TTL check; only TTL checks take pass, warn, fail and update',
+  // Catalog (src/catalog) and the Consul v1 API (src/api/consul): refused requests change nothing.
+  CATALOG_INVALID: 'the catalog request is invalid; nothing was changed',
+  CATALOG_NODE_NOT_FOUND: 'the node is not registered in the catalog',
+  CATALOG_SERVICE_NOT_FOUND: 'no service with this id is registered',
+  CATALOG_CHECK_NOT_FOUND: 'no check with this id is registered',
+  CONSUL_REQUEST_INVALID:
+    'the request is malformed (a bad parameter, duration or JSON body); nothing was changed',
+  CONSUL_FILTER_INVALID: 'the filter expression is invalid',
+  SESSION_NOT_FOUND: 'the session does not exist (it expired, was destroyed or never existed)',
+  SESSION_INVALID: 'the session request is invalid; nothing was changed',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue

@@ -17,7 +17,7 @@
  * (GRPC, H2PING, Docker, alias, UDP, OS service, TLS options) is refused when it is set.
  */
 import { CairnError } from '../../errors.ts'
-import { readDurationMs } from './durations.ts'
+import { readDurationMs } from '../../catalog/durations.ts'
 import {
   argsBytesMax,
   argsMax,

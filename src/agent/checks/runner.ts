@@ -23,7 +23,7 @@
  */
 import { CairnError } from '../../errors.ts'
 import { type CheckDefinition, type CheckStatus, checkStatuses } from './definition.ts'
-import { formatDurationMs } from './durations.ts'
+import { formatDurationMs } from '../../catalog/durations.ts'
 import { createHttpProbe } from './http-probe.ts'
 import { capText } from './output.ts'
 import { errorText, type Probe, type ProbeHandle, type ProbeResult } from './probe.ts'

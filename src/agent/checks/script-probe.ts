@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { ScriptCheckSpec } from './definition.ts'
-import { formatDurationMs } from './durations.ts'
+import { formatDurationMs } from '../../catalog/durations.ts'
 import { scriptPipeDrainMs } from './limits.ts'
 import { capText, OutputBuffer } from './output.ts'
 import { errorText, type ProbeHandle, type ProbeResult, withDeadline } from './probe.ts'

@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net'
 import type { TcpCheckSpec } from './definition.ts'
-import { formatDurationMs } from './durations.ts'
+import { formatDurationMs } from '../../catalog/durations.ts'
 import { capText } from './output.ts'
 import { errorText, type ProbeHandle, type ProbeResult, withDeadline } from './probe.ts'
 

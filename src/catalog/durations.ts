@@ -13,7 +13,7 @@
  * - Bad input is a CairnError (CHECK_INVALID unless the caller names another code) whose message
  *   names the field and the reason.
  */
-import { CairnError, type ErrorCode } from '../../errors.ts'
+import { CairnError, type ErrorCode } from '../errors.ts'
 
 /** Go's largest time.Duration (about 292 years). */
 export const durationNsMax = (1n << 63n) - 1n

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { isCairnError } from '../../errors.ts'
+import { isCairnError } from '../errors.ts'
 import {
   durationNsMax,
   formatDurationNs,
