@@ -1,0 +1,173 @@
+/**
+ * The machine lease: how the catalog knows this agent's machine is alive.
+ *
+ * At start the agent writes its node record (NodeRecord with Agent: true, the --metadata pairs as
+ * Meta) and grants a lease of `ttlMs`; the machine key (records.ts) is attached to that lease and
+ * kept alive every `keepAliveMs`. When the agent dies or is cut off from the servers, the lease
+ * expires on the leader, the keyspace deletes the machine key, and every agent's catalog marks the
+ * machine failed (serfHealth critical, its instances out of DNS and ?passing). Detection takes at
+ * most ttlMs plus the leader's expiry sweep (500 ms): 3.5 s with the defaults.
+ *
+ * Invariants:
+ * - The machine key is only ever written attached to a lease this agent holds; it is never written
+ *   without a lease, so it can never outlive the agent.
+ * - Flap damping: after losing its lease (a keep-alive answered KV_LEASE_NOT_FOUND), the agent
+ *   grants a new lease at once but writes the machine key again only after `rejoinStableMs` of
+ *   successful keep-alives, so a machine on a flaky link does not bounce its instances in and out
+ *   of DNS on every blip. The first start writes the key at once.
+ * - At most one store request is in flight; stop() waits for it and, when asked to, revokes the
+ *   lease (a clean leave is seen at once instead of after the TTL).
+ */
+import { createHash } from 'node:crypto'
+import { nodeRecord } from '../catalog/records.ts'
+import type { CatalogWriter } from '../catalog/writer.ts'
+import { isCairnError } from '../errors.ts'
+import type { KvStore } from '../kv/kv-store.ts'
+
+/** Machine lease TTL: failure detection within ttl + the 500 ms expiry sweep (issue 5: at most 5 s). */
+export const machineTtlMsDefault = 3_000
+/** Contact needed after a lost lease before the machine is served again (flap damping). */
+export const machineRejoinStableMsDefault = 3_000
+
+export interface MachineOptions {
+  store: Pick<KvStore, 'leaseGrant' | 'leaseKeepAlive' | 'leaseRevoke'>
+  writer: CatalogWriter
+  node: string
+  address: string
+  datacenter: string
+  meta: Record<string, string>
+  ttlMs?: number
+  /** Default ttlMs / 3. */
+  keepAliveMs?: number
+  rejoinStableMs?: number
+  clock?: () => number
+  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+}
+
+export type MachineStatus = 'starting' | 'alive' | 'rejoining' | 'lost' | 'stopped'
+
+/** A stable UUID-shaped node id derived from the node name (Consul node ids are UUIDs). */
+export function nodeIdOf(node: string): string {
+  const hex = createHash('sha256').update(`cairn-node:${node.toLowerCase()}`).digest('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`
+}
+
+export class MachineLease {
+  readonly #options: MachineOptions
+  readonly #ttlMs: number
+  readonly #keepAliveMs: number
+  readonly #rejoinStableMs: number
+  readonly #clock: () => number
+  #status: MachineStatus = 'starting'
+  #lease = 0
+  #leaseSince = 0
+  #timer: NodeJS.Timeout | undefined
+  #inFlight: Promise<void> = Promise.resolve()
+  #losses = 0
+
+  constructor(options: MachineOptions) {
+    this.#options = options
+    this.#ttlMs = options.ttlMs ?? machineTtlMsDefault
+    this.#keepAliveMs = options.keepAliveMs ?? Math.max(100, Math.floor(this.#ttlMs / 3))
+    this.#rejoinStableMs = options.rejoinStableMs ?? machineRejoinStableMsDefault
+    this.#clock = options.clock ?? Date.now
+  }
+
+  get status(): MachineStatus {
+    return this.#status
+  }
+
+  /** The lease the machine key is attached to (0 while none is held). */
+  get lease(): number {
+    return this.#lease
+  }
+
+  /** Times the lease was found expired (for metrics). */
+  get losses(): number {
+    return this.#losses
+  }
+
+  /** Writes the node record, grants the lease and writes the machine key; then keeps it alive. */
+  async start(): Promise<void> {
+    await this.#writeNode()
+    await this.#grant()
+    await this.#putMachine()
+    this.#status = 'alive'
+    this.#schedule()
+  }
+
+  async stop(options: { revoke: boolean } = { revoke: true }): Promise<void> {
+    if (this.#status === 'stopped') return
+    this.#status = 'stopped'
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    await this.#inFlight
+    if (options.revoke && this.#lease !== 0) {
+      await this.#options.store.leaseRevoke(this.#lease).catch(() => {})
+    }
+  }
+
+  #schedule(): void {
+    if (this.#status === 'stopped') return
+    this.#timer = setTimeout(() => {
+      this.#inFlight = this.#tick().finally(() => this.#schedule())
+    }, this.#keepAliveMs)
+    this.#timer.unref?.()
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      if (this.#lease === 0) {
+        await this.#grant()
+        return
+      }
+      await this.#options.store.leaseKeepAlive(this.#lease)
+      if (this.#status === 'rejoining' && this.#clock() - this.#leaseSince >= this.#rejoinStableMs) {
+        await this.#writeNode()
+        await this.#putMachine()
+        if ((this.#status as MachineStatus) !== 'stopped') this.#status = 'alive'
+        this.#options.log?.info({ lease: this.#lease }, 'machine lease: rejoined, served again')
+      }
+    } catch (error) {
+      if (this.#status === 'stopped') return
+      if (isCairnError(error, 'KV_LEASE_NOT_FOUND')) {
+        this.#losses++
+        this.#lease = 0
+        this.#status = 'lost'
+        this.#options.log?.warn(
+          { node: this.#options.node },
+          'machine lease expired: the machine was marked failed',
+        )
+      }
+      // Other errors (no leader, timeouts): keep trying; the lease may still be alive.
+    }
+  }
+
+  async #grant(): Promise<void> {
+    const granted = await this.#options.store.leaseGrant({ ttlMs: this.#ttlMs })
+    this.#lease = granted.id
+    this.#leaseSince = this.#clock()
+    if (this.#status === 'lost') this.#status = 'rejoining'
+  }
+
+  async #writeNode(): Promise<void> {
+    const o = this.#options
+    await o.writer.register({
+      node: nodeRecord({
+        ID: nodeIdOf(o.node),
+        Node: o.node,
+        Address: o.address,
+        Datacenter: o.datacenter,
+        Meta: o.meta,
+        Agent: true,
+      }),
+    })
+  }
+
+  async #putMachine(): Promise<void> {
+    await this.#options.writer.putMachine({
+      Node: this.#options.node,
+      Lease: this.#lease,
+      SinceMs: this.#clock(),
+    })
+  }
+}
