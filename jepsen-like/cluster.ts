@@ -224,6 +224,8 @@ export class Cluster {
       String(o.snapshotCount),
       '--log-level',
       o.logLevel,
+      '--dns-addr',
+      '127.0.0.1:0',
       ...(m.joinsExisting ? ['--initial-cluster-state', 'existing', '--cluster-id', this.clusterId] : []),
       ...(o.plantedBug === undefined ? [] : ['--planted-bug', o.plantedBug]),
     ]

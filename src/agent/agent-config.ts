@@ -13,6 +13,7 @@
  *     with `existing` it is the founders' list (it fixes the cluster id) and need not.
  * Pure: no IO.
  */
+import { isIP } from 'node:net'
 import { CairnError } from '../errors.ts'
 import { defaultKvConfig } from '../kv/limits.ts'
 import { peerAddress } from '../raft/member-context.ts'
@@ -48,6 +49,17 @@ export interface ServerAgentConfig {
   logLevel: LogLevel
   /** Deliberate bugs for the jepsen-like harness to catch (never in production; docs/agent.md). */
   plantedBugs: ServerPlantedBug[]
+  /** The DNS front end; undefined with `--dns-addr off`. Port 0 picks a free port (tests). */
+  dnsAddr: HostPort | undefined
+  dnsDomain: string
+  dnsOnlyPassing: boolean
+  datacenter: string
+  /** This machine's address in the catalog (node Address; the default for its services). */
+  advertiseAddr: string
+  /** `--metadata region=eu,zone=eu-1a`: the node's Meta, used by DNS TXT, filters and placement. */
+  metadata: Record<string, string>
+  machineTtlMs: number
+  enableScriptChecks: boolean
 }
 
 /**
@@ -74,6 +86,14 @@ export interface ServerAgentFlags {
   historyBytes?: string | undefined
   logLevel?: string | undefined
   plantedBug?: string[] | undefined
+  dnsAddr?: string | undefined
+  dnsDomain?: string | undefined
+  dnsOnlyPassing?: boolean | undefined
+  datacenter?: string | undefined
+  advertiseAddr?: string | undefined
+  metadata?: string | undefined
+  machineTtl?: string | undefined
+  enableScriptChecks?: boolean | undefined
 }
 
 export const agentDefaults = {
@@ -87,6 +107,10 @@ export const agentDefaults = {
   historyRevisions: defaultKvConfig.historyRevisionsMax,
   historyBytes: defaultKvConfig.historyBytesMax,
   logLevel: 'info',
+  dnsAddr: '127.0.0.1:8600',
+  dnsDomain: 'cairn',
+  datacenter: 'dc1',
+  machineTtlMs: 3_000,
 } as const
 
 export const agentLimits = {
@@ -101,6 +125,12 @@ export const agentLimits = {
   historyBytesMax: 4 * 1024 * 1024 * 1024,
   clusterTokenBytesMax: 128,
   dataDirBytesMax: 4_096,
+  /** The machine lease: at least 1 s (three keep-alives fit in it), at most 1 min. */
+  machineTtlMsMin: 1_000,
+  machineTtlMsMax: 60_000,
+  metadataPairsMax: 64,
+  metadataKeyBytesMax: 128,
+  metadataValueBytesMax: 512,
 } as const
 
 const memberNameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
@@ -177,7 +207,33 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     }
     return bug as ServerPlantedBug
   })
+  const dnsAddrText = flags.dnsAddr ?? agentDefaults.dnsAddr
+  const dnsAddr = dnsAddrText === 'off' ? undefined : listenAddr(dnsAddrText, '--dns-addr')
+  const dnsDomain = (flags.dnsDomain ?? agentDefaults.dnsDomain).replace(/\.$/, '').toLowerCase()
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(dnsDomain)) {
+    invalid(`--dns-domain: "${flags.dnsDomain}" is not a domain name`)
+  }
+  const datacenter = flags.datacenter ?? agentDefaults.datacenter
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(datacenter))
+    invalid(`--datacenter: "${datacenter}" (letters, digits, _ -)`)
+  const advertiseAddr = flags.advertiseAddr ?? defaultAdvertise(clientAddr.host)
+  if (isIP(advertiseAddr) === 0) invalid(`--advertise-addr: "${advertiseAddr}" is not an IP address`)
+  const machineTtlMs = integer(
+    flags.machineTtl,
+    '--machine-ttl',
+    agentDefaults.machineTtlMs,
+    agentLimits.machineTtlMsMin,
+    agentLimits.machineTtlMsMax,
+  )
   return {
+    dnsAddr,
+    dnsDomain,
+    dnsOnlyPassing: flags.dnsOnlyPassing === true,
+    datacenter,
+    advertiseAddr,
+    metadata: parseMetadata(flags.metadata ?? ''),
+    machineTtlMs,
+    enableScriptChecks: flags.enableScriptChecks === true,
     name,
     dataDir,
     clientAddr,
@@ -207,6 +263,41 @@ export function hostPort(text: string, flag: string): HostPort {
   const address = /^[a-z]+:\/\//.test(text) ? undefined : peerAddress(text)
   if (address === undefined) invalid(`${flag}: "${text}" is not host:port`)
   return address
+}
+
+/** A listen address whose port may be 0 (a free one, for tests). */
+function listenAddr(text: string, flag: string): HostPort {
+  const match = /^(\[[^\]]+\]|[^:/[\]]+):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[2])
+  if (match === null || port > 65535) invalid(`${flag}: "${text}" is not host:port (or off)`)
+  return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
+}
+
+function defaultAdvertise(host: string): string {
+  if (host === '0.0.0.0' || host === '' || isIP(host) === 0) return '127.0.0.1'
+  if (host === '::') return '::1'
+  return host
+}
+
+/** `k=v,k2=v2` into a map; keys and values within the named limits, no duplicate keys. */
+export function parseMetadata(text: string): Record<string, string> {
+  const meta: Record<string, string> = {}
+  if (text.trim() === '') return meta
+  const pairs = text.split(',')
+  if (pairs.length > agentLimits.metadataPairsMax)
+    invalid(`--metadata: more than ${agentLimits.metadataPairsMax} pairs`)
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    const key = pair.slice(0, eq).trim()
+    const value = pair.slice(eq + 1).trim()
+    if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(key)) invalid(`--metadata: "${pair}" is not key=value`)
+    if (Buffer.byteLength(key) > agentLimits.metadataKeyBytesMax) invalid(`--metadata: key "${key}" too long`)
+    if (Buffer.byteLength(value) > agentLimits.metadataValueBytesMax)
+      invalid(`--metadata: value of "${key}" too long`)
+    if (Object.hasOwn(meta, key)) invalid(`--metadata: "${key}" given twice`)
+    meta[key] = value
+  }
+  return meta
 }
 
 /** A wildcard bind address cannot be dialled; advertise loopback instead. */

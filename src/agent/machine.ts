@@ -92,8 +92,28 @@ export class MachineLease {
     await this.#writeNode()
     await this.#grant()
     await this.#putMachine()
+    if ((this.#status as MachineStatus) === 'stopped') return
     this.#status = 'alive'
     this.#schedule()
+  }
+
+  /**
+   * start(), retried every keep-alive interval until it succeeds or stop() is called (a member
+   * that has just started may not know a leader yet). Settles once the machine is registered, or
+   * when stopped first.
+   */
+  begin(): Promise<void> {
+    return new Promise((resolve) => {
+      const attempt = (): void => {
+        if (this.#status === 'stopped') return resolve()
+        this.#inFlight = this.start().then(resolve, () => {
+          if (this.#status === 'stopped') return resolve()
+          const timer = setTimeout(attempt, this.#keepAliveMs)
+          timer.unref?.()
+        })
+      }
+      attempt()
+    })
   }
 
   async stop(options: { revoke: boolean } = { revoke: true }): Promise<void> {

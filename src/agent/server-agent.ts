@@ -32,6 +32,11 @@ import path from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
+import { startCatalogFeed } from '../catalog/feed.ts'
+import { CatalogState } from '../catalog/state.ts'
+import { CatalogWriter } from '../catalog/writer.ts'
+import { DnsServer } from '../dns/server.ts'
+import { ReplicatedKvStore } from '../kv/replicated-kv-store.ts'
 import { ReplicatedStore } from '../kv/replicated-store.ts'
 import { KvStateMachine } from '../kv/state-machine.ts'
 import { bootstrapState } from '../raft/core/bootstrap.ts'
@@ -46,6 +51,7 @@ import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
+import { MachineLease } from './machine.ts'
 import { registerMetricsRoute } from './metrics.ts'
 import { startPromoter } from './promoter.ts'
 import { publishSelf } from './publish.ts'
@@ -54,6 +60,8 @@ import { publishSelf } from './publish.ts'
 export const requestBodyBytesMax = 1.5 * 1024 * 1024
 /** The etcd release whose v2 API shapes the agent answers with (/version). */
 export const etcdVersion = { server: '2.3.8', cluster: '2.3.0' } as const
+/** How long a stopping agent waits for its machine lease's revoke to commit. */
+export const machineRevokeWaitMs = 1_000
 /** Subdirectory of --data-dir holding the Raft WAL and snapshots. */
 export const memberDirName = 'member'
 
@@ -63,6 +71,11 @@ export interface ServerAgent {
   /** Where the HTTP server listens (resolved). */
   readonly clientUrl: string
   readonly store: ReplicatedStore
+  /** This agent's catalog copy (fed by a watch), as DNS and the Consul API read it. */
+  readonly catalog: CatalogState
+  readonly machine: MachineLease
+  /** The DNS port bound (undefined with --dns-addr off). */
+  readonly dnsPort: number | undefined
   stop(): Promise<void>
   /**
    * Settles when the member's Raft loop stopped on its own (a storage failure or a broken
@@ -137,6 +150,22 @@ async function startLocked(
     'raft member started',
   )
   const store = new ReplicatedStore({ node, stateMachine })
+  const kv = new ReplicatedKvStore(store)
+  const catalog = new CatalogState()
+  const feed = startCatalogFeed(kv, catalog, (error) => log.error({ err: error }, 'catalog feed failed'))
+  const writer = new CatalogWriter(kv)
+  const machine = new MachineLease({
+    store: kv,
+    writer,
+    node: config.name,
+    address: config.advertiseAddr,
+    datacenter: config.datacenter,
+    meta: config.metadata,
+    ttlMs: config.machineTtlMs,
+    log: log.child({ component: 'machine' }),
+  })
+  let dns: DnsServer | undefined
+  let dnsPort: number | undefined
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
   const app = buildHttp(log)
   registerLocalRoutes(app, {
@@ -176,7 +205,16 @@ async function startLocked(
       }),
     )
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
+    await feed.ready
+    if (config.dnsAddr !== undefined) {
+      dns = new DnsServer(catalog, { domain: config.dnsDomain, onlyPassing: config.dnsOnlyPassing })
+      dnsPort = await dns.listen(config.dnsAddr.host, config.dnsAddr.port)
+      log.info({ dnsAddr: `${config.dnsAddr.host}:${dnsPort}`, domain: config.dnsDomain }, 'dns serving')
+    }
   } catch (error) {
+    feed.stop()
+    await dns?.close().catch(() => {})
+    await app.close().catch(() => {})
     store.close()
     await node.stop().catch(() => {})
     throw error
@@ -195,9 +233,16 @@ async function startLocked(
   const stopPromoter = startPromoter(node, (learner) =>
     log.info({ member: learner.toString(16) }, 'learner caught up: promoted to voter'),
   )
+  const machineStarted = machine.begin()
+  void machineStarted.then(() => log.info({ node: config.name }, 'machine registered in the catalog'))
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      // A clean leave: revoke the machine lease so the catalog sees it at once (bounded: without
+      // a quorum the revoke cannot commit, and the lease then expires on its own).
+      await Promise.race([machine.stop({ revoke: true }), delay(machineRevokeWaitMs)])
+      feed.stop()
+      await dns?.close().catch(() => {})
       publisher.stop()
       stopPromoter()
       store.close()
@@ -210,7 +255,17 @@ async function startLocked(
     })()
     return stopped
   }
-  return { id, clusterId: cid, clientUrl, store, stop, failed: node.failed }
+  return {
+    id,
+    clusterId: cid,
+    clientUrl,
+    store,
+    catalog,
+    machine,
+    dnsPort,
+    stop,
+    failed: node.failed,
+  }
 }
 
 function bootstrapOf(
@@ -243,6 +298,10 @@ function buildHttp(log: AgentLogger): FastifyInstance {
     // Malformed URLs and content types get etcd's error body, like every other v2 error.
     frameworkErrors: etcdV2FrameworkErrors,
   })
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
 function urlHost(host: string): string {

@@ -64,6 +64,29 @@ export function addAgentCommand(program: Command, version: string): void {
       `approximate bytes of change events kept for watches (default ${d.historyBytes})`,
     )
     .option('--log-level <level>', `${logLevels.join('|')} (default ${d.logLevel})`)
+    .option('--dns-addr <host:port>', `DNS listener, UDP and TCP; "off" for none (default ${d.dnsAddr})`)
+    .option(
+      '--dns-domain <domain>',
+      `the DNS zone served, e.g. consul for drop-in use (default ${d.dnsDomain})`,
+    )
+    .option('--dns-only-passing', 'DNS leaves out instances in warning too, not only critical ones')
+    .option('--datacenter <dc>', `the datacenter this agent reports in the catalog (default ${d.datacenter})`)
+    .option(
+      '--advertise-addr <ip>',
+      "this machine's address in the catalog, the default address of its services (default: the --client-addr host, or 127.0.0.1)",
+    )
+    .option(
+      '--metadata <k=v,...>',
+      "this machine's metadata, e.g. region=eu,zone=eu-1a (catalog node Meta, DNS TXT, filters)",
+    )
+    .option(
+      '--machine-ttl <ms>',
+      `machine lease: a machine not heard from this long is marked failed (default ${d.machineTtlMs})`,
+    )
+    .option(
+      '--enable-script-checks',
+      'allow health checks that run commands (off by default: they run as the agent)',
+    )
     .option(
       '--planted-bug <name>',
       `TESTING ONLY: switch on a deliberate bug for the jepsen-like harness (${serverPlantedBugs.join(', ')}); repeatable`,

@@ -42,20 +42,24 @@ export class AgentCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'cairn-agent-test-'))
   readonly names: string[]
   readonly timing: ClusterTiming
-  readonly #ports = new Map<string, { client: number; peer: number }>()
+  readonly #ports = new Map<string, { client: number; peer: number; dns: number }>()
   readonly running = new Map<string, AgentProcess>()
 
   private constructor(names: string[], ports: number[], timing: ClusterTiming) {
     this.names = names
     this.timing = timing
     for (const [i, n] of names.entries()) {
-      this.#ports.set(n, { client: ports[2 * i] as number, peer: ports[2 * i + 1] as number })
+      this.#ports.set(n, {
+        client: ports[3 * i] as number,
+        peer: ports[3 * i + 1] as number,
+        dns: ports[3 * i + 2] as number,
+      })
     }
   }
 
   static async create(size: number, timing: ClusterTiming = { heartbeatMs: 100, electionMs: 1_000 }) {
     const names = Array.from({ length: size }, (_, i) => `m${i + 1}`)
-    return new AgentCluster(names, await freePorts(2 * size), timing)
+    return new AgentCluster(names, await freePorts(3 * size), timing)
   }
 
   clientUrl(name: string): string {
@@ -86,7 +90,14 @@ export class AgentCluster {
       String(this.timing.heartbeatMs),
       '--election-timeout',
       String(this.timing.electionMs),
+      '--dns-addr',
+      `127.0.0.1:${ports.dns}`,
     ]
+  }
+
+  /** The member's DNS port (UDP and TCP). */
+  dnsPort(name: string): number {
+    return this.#ports.get(name)!.dns
   }
 
   start(name: string): AgentProcess {
@@ -139,7 +150,10 @@ export class AgentCluster {
 }
 
 export function spawnCairn(args: string[], name = 'cairn', clientUrl = ''): AgentProcess {
-  const child = spawn(process.execPath, [cairnBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // A server agent serves DNS on 8600 unless told otherwise: tests never take the fixed port.
+  const dns = args[0] === 'agent' && args.includes('--server') && !args.includes('--dns-addr')
+  const all = dns ? [args[0] as string, '--dns-addr', '127.0.0.1:0', ...args.slice(1)] : args
+  const child = spawn(process.execPath, [cairnBin, ...all], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output: string[] = []
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString('utf8'))
