@@ -105,9 +105,15 @@ export class MachineLease {
   begin(): Promise<void> {
     return new Promise((resolve) => {
       const attempt = (): void => {
-        if (this.#status === 'stopped') return resolve()
+        if (this.#status === 'stopped') {
+          resolve()
+          return
+        }
         this.#inFlight = this.start().then(resolve, () => {
-          if (this.#status === 'stopped') return resolve()
+          if (this.#status === 'stopped') {
+            resolve()
+            return
+          }
           const timer = setTimeout(attempt, this.#keepAliveMs)
           timer.unref?.()
         })
