@@ -44,6 +44,8 @@ export class AgentCluster {
   readonly timing: ClusterTiming
   readonly #ports = new Map<string, { client: number; peer: number; dns: number }>()
   readonly running = new Map<string, AgentProcess>()
+  /** Flags added to every member's command line (e.g. a short --machine-ttl). */
+  extraArgs: string[] = []
 
   private constructor(names: string[], ports: number[], timing: ClusterTiming) {
     this.names = names
@@ -92,6 +94,7 @@ export class AgentCluster {
       String(this.timing.electionMs),
       '--dns-addr',
       `127.0.0.1:${ports.dns}`,
+      ...this.extraArgs,
     ]
   }
 

@@ -16,8 +16,9 @@
  * `checkid`), case-insensitively. An unknown key is refused; a key of a kind Cairn does not run yet
  * (GRPC, H2PING, Docker, alias, UDP, OS service, TLS options) is refused when it is set.
  */
-import { CairnError } from '../../errors.ts'
+
 import { readDurationMs } from '../../catalog/durations.ts'
+import { CairnError } from '../../errors.ts'
 import {
   argsBytesMax,
   argsMax,

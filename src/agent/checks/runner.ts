@@ -21,9 +21,10 @@
  *   results that arrive while stopping are dropped and onChange is not called again.
  * - The runner never throws because of what a remote end did; a probe failure is a critical result.
  */
+
+import { formatDurationMs } from '../../catalog/durations.ts'
 import { CairnError } from '../../errors.ts'
 import { type CheckDefinition, type CheckStatus, checkStatuses } from './definition.ts'
-import { formatDurationMs } from '../../catalog/durations.ts'
 import { createHttpProbe } from './http-probe.ts'
 import { capText } from './output.ts'
 import { errorText, type Probe, type ProbeHandle, type ProbeResult } from './probe.ts'

@@ -11,8 +11,8 @@
  * the exit and the pipes are closed on our side.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import type { ScriptCheckSpec } from './definition.ts'
 import { formatDurationMs } from '../../catalog/durations.ts'
+import type { ScriptCheckSpec } from './definition.ts'
 import { scriptPipeDrainMs } from './limits.ts'
 import { capText, OutputBuffer } from './output.ts'
 import { errorText, type ProbeHandle, type ProbeResult, withDeadline } from './probe.ts'

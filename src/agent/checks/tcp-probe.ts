@@ -4,8 +4,8 @@
  * addresses a name resolves to (IPv4 and IPv6) in turn, so one success is enough, as in Consul.
  */
 import { connect } from 'node:net'
-import type { TcpCheckSpec } from './definition.ts'
 import { formatDurationMs } from '../../catalog/durations.ts'
+import type { TcpCheckSpec } from './definition.ts'
 import { capText } from './output.ts'
 import { errorText, type ProbeHandle, type ProbeResult, withDeadline } from './probe.ts'
 
