@@ -149,7 +149,7 @@ interface LocalCheck {
   readonly view: Record<string, unknown>
   /** Undefined for a maintenance check, which has no runner and is always critical. */
   readonly definition: CheckDefinition | undefined
-  /** What is persisted: the definition body, or the maintenance reason. */
+  /** The definition body, persisted (undefined for a maintenance check: `maintenance` is). */
   readonly body: Record<string, unknown> | undefined
   readonly maintenance: LocalMaintenance | undefined
   runner: CheckRunner | undefined
