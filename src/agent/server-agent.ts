@@ -30,6 +30,7 @@
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
 import { startCatalogFeed } from '../catalog/feed.ts'
@@ -49,9 +50,10 @@ import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
+import { LocalRegistry } from './local-registry.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
-import { MachineLease } from './machine.ts'
+import { MachineLease, nodeIdOf } from './machine.ts'
 import { registerMetricsRoute } from './metrics.ts'
 import { startPromoter } from './promoter.ts'
 import { publishSelf } from './publish.ts'
@@ -164,6 +166,21 @@ async function startLocked(
     ttlMs: config.machineTtlMs,
     log: log.child({ component: 'machine' }),
   })
+  const registry = new LocalRegistry({
+    nodeName: config.name,
+    datacenter: config.datacenter,
+    writer,
+    catalog,
+    dataDir: config.dataDir,
+    enableScriptChecks: config.enableScriptChecks,
+    role: 'server',
+    log: log.child({ component: 'registry' }),
+    nodeId: nodeIdOf(config.name),
+    address: config.advertiseAddr,
+    port: config.clientAddr.port,
+    version: cairnVersion,
+    nodeMeta: config.metadata,
+  })
   let dns: DnsServer | undefined
   let dnsPort: number | undefined
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
@@ -204,14 +221,33 @@ async function startLocked(
         staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
       }),
     )
+    await app.register(
+      buildConsulApi({
+        store: kv,
+        catalog,
+        writer,
+        readBarrier: () => store.readBarrier(),
+        leader: () => leaderOf(node, stateMachine),
+        peers: () =>
+          stateMachine
+            .members()
+            .filter((m) => !m.isLearner)
+            .map((m) => hostPortOf(m.peerUrls[0] ?? '')),
+        datacenter: config.datacenter,
+        nodeName: config.name,
+        agent: registry,
+      }),
+    )
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
     await feed.ready
+    await registry.start()
     if (config.dnsAddr !== undefined) {
       dns = new DnsServer(catalog, { domain: config.dnsDomain, onlyPassing: config.dnsOnlyPassing })
       dnsPort = await dns.listen(config.dnsAddr.host, config.dnsAddr.port)
       log.info({ dnsAddr: `${config.dnsAddr.host}:${dnsPort}`, domain: config.dnsDomain }, 'dns serving')
     }
   } catch (error) {
+    await registry.stop().catch(() => {})
     feed.stop()
     await dns?.close().catch(() => {})
     await app.close().catch(() => {})
@@ -241,6 +277,7 @@ async function startLocked(
       // A clean leave: revoke the machine lease so the catalog sees it at once (bounded: without
       // a quorum the revoke cannot commit, and the lease then expires on its own).
       await Promise.race([machine.stop({ revoke: true }), delay(machineRevokeWaitMs)])
+      await registry.stop().catch(() => {})
       feed.stop()
       await dns?.close().catch(() => {})
       publisher.stop()
@@ -298,6 +335,19 @@ function buildHttp(log: AgentLogger): FastifyInstance {
     // Malformed URLs and content types get etcd's error body, like every other v2 error.
     frameworkErrors: etcdV2FrameworkErrors,
   })
+}
+
+/** The Consul API's view of the leader: its peer address, from the member table. */
+function leaderOf(node: RaftNode, stateMachine: KvStateMachine): LeaderView {
+  const leader = node.leader
+  if (leader === 0) return { known: false, address: '', lastContactMs: 0 }
+  const url = stateMachine.memberPeerUrls().get(leader)?.[0] ?? ''
+  return { known: true, address: hostPortOf(url), lastContactMs: 0 }
+}
+
+/** `http://10.0.0.1:7001` → `10.0.0.1:7001` (Consul shows server addresses as host:port). */
+function hostPortOf(url: string): string {
+  return url.replace(/^[a-z]+:\/\//, '').replace(/\/$/, '')
 }
 
 function delay(ms: number): Promise<void> {
