@@ -35,6 +35,7 @@ import {
   BodyFields,
   compileFilter,
   goBool,
+  ownMap,
   pathName,
   type Query,
   queryBool,
@@ -166,7 +167,7 @@ function byId<T>(
   idOf: (item: T) => string,
   render: (item: T) => Record<string, unknown>,
 ): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = {}
+  const out = ownMap<Record<string, unknown>>()
   for (const item of items) out[idOf(item)] = render(item)
   return out
 }

@@ -249,6 +249,20 @@ describe('PUT /v1/catalog/register and /deregister', () => {
     ])
   })
 
+  it('keeps client-chosen keys such as __proto__ as ordinary entries (meta, tagged addresses, names)', async () => {
+    const h = await start()
+    const body =
+      '{"Node": "n1", "Address": "10.0.0.1", "NodeMeta": {"__proto__": "x"}, "Service": {"ID": "__proto__", ' +
+      '"Service": "__proto__", "TaggedAddresses": {"__proto__": {"Address": "10.0.0.2", "Port": 1}}}}'
+    expect((await call(h, 'PUT', '/v1/catalog/register', body)).status).toBe(200)
+    const services = (await call(h, 'GET', '/v1/catalog/services')).text
+    expect(services).toBe('{"__proto__":[]}')
+    const node = (await call(h, 'GET', '/v1/catalog/node/n1')).text
+    expect(node).toContain('"Meta":{"__proto__":"x"}')
+    expect(node).toContain('"Services":{"__proto__":{"ID":"__proto__"')
+    expect(node).toContain('"TaggedAddresses":{"__proto__":{"Address":"10.0.0.2","Port":1}}')
+  })
+
   it('keeps Agent as stored: re-registering an agent node through the catalog keeps its machine check', async () => {
     const h = await start()
     await h.writer.register({ node: nodeRecord({ Node: 'm1', Address: '10.0.0.9', Agent: true }) })

@@ -44,6 +44,7 @@ import {
   type NodeServiceView,
   nodeMetaMatches,
   nodeMetaPairs,
+  ownMap,
   pathName,
   type Query,
   renderNode,
@@ -141,8 +142,8 @@ async function catalogServices(
   const selective = filter !== undefined || meta.length > 0
   const compute = (): Record<string, string[]> => {
     const names = deps.catalog.serviceNames()
-    if (!selective) return Object.fromEntries(names)
-    const out: Record<string, string[]> = {}
+    if (!selective) return Object.assign(ownMap<string[]>(), Object.fromEntries(names))
+    const out = ownMap<string[]>()
     for (const name of names.keys()) {
       const entries = deps.catalog
         .serviceEntries(name)
@@ -201,7 +202,7 @@ async function catalogNode(
     if (node === undefined) return shape === 'map' ? null : { Node: null, Services: null }
     const services = applyFilter(filter, deps.catalog.nodeServices(name).map(renderNodeService))
     if (shape === 'list') return { Node: renderNode(node), Services: services }
-    const byId: Record<string, NodeServiceView> = {}
+    const byId = ownMap<NodeServiceView>()
     for (const service of services) byId[service.ID] = service
     return { Node: renderNode(node), Services: byId }
   }
@@ -280,7 +281,7 @@ function parseServiceTaggedAddresses(fields: BodyFields): ServiceRecord['TaggedA
   if (keys.length > taggedAddressesMax) {
     throw invalid(`Service.TaggedAddresses: at most ${taggedAddressesMax} entries`)
   }
-  const out: ServiceRecord['TaggedAddresses'] = {}
+  const out: ServiceRecord['TaggedAddresses'] = ownMap()
   for (const key of keys) {
     const entry = tagged.object(key)
     if (entry === undefined) continue
@@ -363,7 +364,7 @@ function parseDefinition(fields: BodyFields | undefined): Record<string, unknown
   }
   const header = fields.object('Header')
   if (header !== undefined) {
-    const headers: Record<string, string[]> = {}
+    const headers = ownMap<string[]>()
     for (const key of header.keys()) headers[key] = header.stringList(key) ?? []
     out.Header = headers
   }

@@ -222,9 +222,17 @@ function renderCheckRecord(c: CheckRecord): Record<string, unknown> {
 function copyTaggedAddresses(
   tagged: ServiceRecord['TaggedAddresses'],
 ): Record<string, { Address: string; Port: number }> {
-  const out: Record<string, { Address: string; Port: number }> = {}
+  const out = ownMap<{ Address: string; Port: number }>()
   for (const [name, value] of Object.entries(tagged)) out[name] = { Address: value.Address, Port: value.Port }
   return out
+}
+
+/**
+ * An object for keys that come from clients or records (ids, names, meta keys): without a
+ * prototype, so a key such as `__proto__` is an ordinary entry, never a prototype change.
+ */
+export function ownMap<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>
 }
 
 // ---- selection ----
@@ -260,7 +268,7 @@ export function applyFilterToMap<T>(
   map: Record<string, T>,
 ): Record<string, T> {
   if (filter === undefined) return map
-  const out: Record<string, T> = {}
+  const out = ownMap<T>()
   try {
     for (const [key, value] of Object.entries(map)) if (filter.matches(value)) out[key] = value
   } catch (error) {
@@ -407,7 +415,7 @@ export class BodyFields {
     const value = this.get(field)
     if (value === undefined) return undefined
     if (typeof value !== 'object' || Array.isArray(value)) throw this.#wrongType(field, 'a map of strings')
-    const out: Record<string, string> = {}
+    const out = ownMap<string>()
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (typeof v !== 'string') throw this.#wrongType(`${field}.${k}`, 'a string')
       out[k] = v
