@@ -58,6 +58,14 @@ export const statusCodeOfAggregate: Readonly<Record<AggregatedStatus, number>> =
 }
 
 export function registerAgentRoutes(app: FastifyInstance, deps: ConsulApiDeps, closing: AbortSignal): void {
+  registerServiceRoutes(app, deps, closing)
+  registerCheckRoutes(app, deps)
+  registerHealthRoutes(app, deps)
+  app.get('/v1/agent/members', async (_request, reply) => reply.send(deps.agent.members()))
+  app.get('/v1/agent/self', async (_request, reply) => reply.send(deps.agent.self()))
+}
+
+function registerServiceRoutes(app: FastifyInstance, deps: ConsulApiDeps, closing: AbortSignal): void {
   const agent = deps.agent
   app.put('/v1/agent/service/register', async (request, reply) => {
     const replaceExistingChecks = queryBool(request.query as Query, 'replace-existing-checks') ?? false
@@ -89,6 +97,10 @@ export function registerAgentRoutes(app: FastifyInstance, deps: ConsulApiDeps, c
     )
   })
   app.get('/v1/agent/service/*', (request, reply) => agentService(request, reply, deps, closing))
+}
+
+function registerCheckRoutes(app: FastifyInstance, deps: ConsulApiDeps): void {
+  const agent = deps.agent
   app.get('/v1/agent/checks', async (request, reply) => {
     const filter = compileFilter(readParams(request.query as Query).filter, agentCheckSchema)
     return reply.send(
@@ -127,8 +139,11 @@ export function registerAgentRoutes(app: FastifyInstance, deps: ConsulApiDeps, c
     await agent.updateTtlCheck(id, status, body.string('Output') ?? '')
     return reply.send()
   })
-  app.get('/v1/agent/members', async (_request, reply) => reply.send(agent.members()))
-  app.get('/v1/agent/self', async (_request, reply) => reply.send(agent.self()))
+}
+
+/** Aggregated health of this agent's services, for load balancers (A1). */
+function registerHealthRoutes(app: FastifyInstance, deps: ConsulApiDeps): void {
+  const agent = deps.agent
   app.get('/v1/agent/health/service/name/*', async (request, reply) => {
     const name = pathName(request.params, 'service name')
     const services = agent.services().filter((s) => s.Service === name)

@@ -17,7 +17,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Agent, fetch } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startCatalogFeed } from '../../catalog/feed.ts'
-import { checkRecord, nodeRecord } from '../../catalog/records.ts'
+import { checkRecord, nodeRecord, serviceKey, serviceRecord } from '../../catalog/records.ts'
 import { CatalogState } from '../../catalog/state.ts'
 import { CatalogWriter } from '../../catalog/writer.ts'
 import { LocalKvStore } from '../../kv/local-kv-store.ts'
@@ -261,6 +261,22 @@ describe('PUT /v1/catalog/register and /deregister', () => {
     expect(node).toContain('"Meta":{"__proto__":"x"}')
     expect(node).toContain('"Services":{"__proto__":{"ID":"__proto__"')
     expect(node).toContain('"TaggedAddresses":{"__proto__":{"Address":"10.0.0.2","Port":1}}')
+  })
+
+  it('renders a hand-written record whose tagged addresses are malformed without them, not a 500', async () => {
+    const h = await start()
+    await call(h, 'PUT', '/v1/catalog/register', { Node: 'n1', Address: '10.0.0.1' })
+    const record = {
+      ...serviceRecord({ ID: 's1', Service: 's' }),
+      TaggedAddresses: { lan: null, x: 'y', wan: { Address: '1.2.3.4', Port: 1 } },
+    }
+    await h.store.put({ key: serviceKey('n1', 's1'), value: JSON.stringify(record) })
+    const res = await call(h, 'GET', '/v1/catalog/service/s')
+    expect(res.status).toBe(200)
+    expect(res.body).toMatchObject([{ ServiceTaggedAddresses: { wan: { Address: '1.2.3.4', Port: 1 } } }])
+    expect(
+      Object.keys((res.body as { ServiceTaggedAddresses: object }[])[0]!.ServiceTaggedAddresses),
+    ).toEqual(['wan'])
   })
 
   it('keeps Agent as stored: re-registering an agent node through the catalog keeps its machine check', async () => {

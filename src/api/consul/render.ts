@@ -219,11 +219,20 @@ function renderCheckRecord(c: CheckRecord): Record<string, unknown> {
   }
 }
 
+/**
+ * decodeService checks only that TaggedAddresses is an object, so a record written by hand may
+ * hold entries of another shape: those are left out rather than rendered half or thrown on.
+ */
 function copyTaggedAddresses(
   tagged: ServiceRecord['TaggedAddresses'],
 ): Record<string, { Address: string; Port: number }> {
   const out = ownMap<{ Address: string; Port: number }>()
-  for (const [name, value] of Object.entries(tagged)) out[name] = { Address: value.Address, Port: value.Port }
+  for (const [name, value] of Object.entries(tagged) as [string, unknown][]) {
+    const entry = value as { Address?: unknown; Port?: unknown } | null
+    if (typeof entry !== 'object' || entry === null) continue
+    if (typeof entry.Address !== 'string' || typeof entry.Port !== 'number') continue
+    out[name] = { Address: entry.Address, Port: entry.Port }
+  }
   return out
 }
 
