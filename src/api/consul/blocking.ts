@@ -27,6 +27,47 @@ export interface CatalogQuery {
   statusOf?(answer: unknown): number
 }
 
+/**
+ * Answers computed at one catalog revision, shared by every query with the same URL (less its
+ * `index` and `wait`): the N waiters one change wakes compute and encode their answer once, not N
+ * times. Dropped whenever the catalog's revision moves; at most memoEntriesMax URLs per revision.
+ */
+export const memoEntriesMax = 1024
+
+interface Evaluated {
+  answer: unknown
+  json: string
+}
+
+const memos = new WeakMap<object, { revision: number; entries: Map<string, Evaluated> }>()
+
+function evaluate(deps: ConsulApiDeps, key: string, query: CatalogQuery): Evaluated {
+  const catalog = deps.catalog
+  let memo = memos.get(catalog)
+  if (memo === undefined || memo.revision !== catalog.revision) {
+    memo = { revision: catalog.revision, entries: new Map() }
+    memos.set(catalog, memo)
+  }
+  let evaluated = memo.entries.get(key)
+  if (evaluated === undefined) {
+    const answer = query.compute()
+    evaluated = { answer, json: JSON.stringify(answer) }
+    if (memo.entries.size < memoEntriesMax) memo.entries.set(key, evaluated)
+  }
+  return evaluated
+}
+
+/** The request's URL without the parameters that do not change its answer. */
+function answerKey(url: string): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const kept = url
+    .slice(q + 1)
+    .split('&')
+    .filter((p) => !/^(index|wait)(=|$)/.test(p))
+  return `${url.slice(0, q)}?${kept.join('&')}`
+}
+
 export async function answerCatalogQuery(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -37,7 +78,8 @@ export async function answerCatalogQuery(
 ): Promise<FastifyReply> {
   await settle(deps, params.consistency)
   const catalog = deps.catalog
-  let answer = query.compute()
+  const key = answerKey(request.url)
+  let evaluated = evaluate(deps, key, query)
   let index = catalog.indexOf(query.topics)
   const asked = params.index
   if (asked !== undefined && asked > 0 && index <= asked && asked <= catalog.revision) {
@@ -49,16 +91,16 @@ export async function answerCatalogQuery(
     request.raw.once('close', abort)
     closing.addEventListener('abort', abort, { once: true })
     try {
-      const before = JSON.stringify(answer)
+      const before = evaluated.json
       let seen = asked
       index = asked
       while (!controller.signal.aborted) {
         await catalog.waitForChange(query.topics, seen, controller.signal)
         if (controller.signal.aborted) break
         seen = catalog.indexOf(query.topics)
-        const next = query.compute()
-        if (JSON.stringify(next) !== before) {
-          answer = next
+        const next = evaluate(deps, key, query)
+        if (next.json !== before) {
+          evaluated = next
           index = seen
           break
         }
@@ -70,5 +112,8 @@ export async function answerCatalogQuery(
     }
   }
   setReadHeaders(reply, deps, index, params.consistency)
-  return reply.code(query.statusOf?.(answer) ?? 200).send(answer)
+  return reply
+    .code(query.statusOf?.(evaluated.answer) ?? 200)
+    .type('application/json')
+    .send(evaluated.json)
 }
