@@ -23,6 +23,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { cpus, loadavg, release, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { etcdAvailable } from '../test/helpers/etcd.ts'
 import {
@@ -38,8 +39,13 @@ import { type MemoryRow, runMemory } from './etcd-v2-memory.ts'
 import { runWatch, type WatchPlacement, type WatchRow } from './etcd-v2-watch.ts'
 import { startWatchFloor } from './etcd-v2-watch-floor.ts'
 
-type Part = 'kv' | 'watch' | 'memory' | 'failover'
-const partsInOrder: Part[] = ['kv', 'watch', 'memory', 'failover']
+type Part = 'kv' | 'watch' | 'memory' | 'failover' | 'dns' | 'blocking'
+const partsInOrder: Part[] = ['kv', 'watch', 'memory', 'failover', 'dns', 'blocking']
+/** Rows that are their own scripts (issue 5), run as children with this run's --seconds. */
+const scriptParts = {
+  dns: 'dns-qps.ts', // DNS queries per second against BIND
+  blocking: 'consul-blocking.ts', // blocking-query fan-out, 10,000 clients
+} as const
 
 /** A bad option or environment: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -328,10 +334,19 @@ async function main(): Promise<void> {
   const parts = { kv: kvPart, watch: watchPart, memory: memoryPart }
   for (const part of o.parts) {
     if (part === 'failover') await failoverPart(o)
+    else if (part === 'dns' || part === 'blocking') runScriptPart(part, o)
     else await withClusters(o.systems, (clusters) => parts[part](clusters, o))
   }
   console.log('')
   console.log(`load average at the end: ${load()}`)
+}
+
+function runScriptPart(part: keyof typeof scriptParts, o: Options): void {
+  console.log('')
+  const script = fileURLToPath(new URL(`./${scriptParts[part]}`, import.meta.url))
+  const args = part === 'dns' ? ['--seconds', String(o.seconds)] : []
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { stdio: 'inherit' })
+  if (result.status !== 0) console.log(`(${part} row failed: exit ${result.status ?? result.signal})`)
 }
 
 async function stopRunning(signal: NodeJS.Signals): Promise<void> {
