@@ -166,6 +166,25 @@ describe('CatalogState', () => {
     expect(state.nodeEntry('n1')).toBeDefined()
   })
 
+  it('deregistering a service with more checks than one transaction holds removes them all', async () => {
+    const { state, feed, writer } = setup()
+    await feed.ready
+    await registerWeb(writer, 'n1', '10.0.0.1')
+    const checks = Array.from({ length: 300 }, (_, i) =>
+      checkRecord({ CheckID: `c${i}`, ServiceID: 'web-n1', ServiceName: 'web', Status: 'passing' }),
+    )
+    for (let i = 0; i < checks.length; i += 100) {
+      await writer.register({
+        node: nodeRecord({ Node: 'n1', Address: '10.0.0.1' }),
+        checks: checks.slice(i, i + 100),
+      })
+    }
+    expect(state.nodeChecks('n1')).toHaveLength(301)
+    expect(await writer.deregisterService('n1', 'web-n1')).toBe(true)
+    expect(state.nodeChecks('n1')).toEqual([])
+    expect(state.serviceEntries('web')).toEqual([])
+  })
+
   it('deregistering a node removes everything on it', async () => {
     const { state, feed, writer } = setup()
     await feed.ready

@@ -6,12 +6,14 @@
  * The writer does not validate Consul request bodies (the API does, before it builds records); it
  * checks only what the layout needs (names: nameProblem) and throws CATALOG_INVALID for those.
  *
- * Deregistering a service deletes its checks in the same transaction; the checks are found with a
+ * Deregistering a service deletes its checks in the same transaction (past txnOpsMax checks, the
+ * surplus first, in transactions of their own); the checks are found with a
  * serializable read just before, so a check registered for the service in between can outlive it:
  * the owning agent's anti-entropy removes such orphans on its next sync.
  */
 import { CairnError } from '../errors.ts'
 import type { KvStore } from '../kv/kv-store.ts'
+import { kvLimits } from '../kv/limits.ts'
 import type { TxnOp } from '../kv/mvcc.ts'
 import {
   type CheckRecord,
@@ -103,10 +105,17 @@ export class CatalogWriter {
     check(nameProblem(node, 'Node'))
     check(nameProblem(serviceId, 'ServiceID'))
     const checks = await this.#store.range(nodeChecksRange(node), { serializable: true })
-    const ops: TxnOp[] = [{ type: 'delete', key: serviceKey(node, serviceId) }]
+    const checkOps: TxnOp[] = []
     for (const kv of checks.kvs) {
-      if (decodeCheck(kv.value)?.ServiceID === serviceId) ops.push({ type: 'delete', key: kv.key })
+      if (decodeCheck(kv.value)?.ServiceID === serviceId) checkOps.push({ type: 'delete', key: kv.key })
     }
+    // A transaction holds at most txnOpsMax ops: checks past that go first, in transactions of
+    // their own (the service and its last checks still go together).
+    while (checkOps.length >= kvLimits.txnOpsMax) {
+      const chunk = checkOps.splice(0, kvLimits.txnOpsMax)
+      await this.#store.txn({ compare: [], success: chunk, failure: [] })
+    }
+    const ops: TxnOp[] = [{ type: 'delete', key: serviceKey(node, serviceId) }, ...checkOps]
     const result = await this.#store.txn({ compare: [], success: ops, failure: [] })
     const first = result.responses[0]
     return first?.type === 'delete' && first.deleted > 0
