@@ -92,6 +92,8 @@ export const errorCatalogue = {
   CONSUL_FILTER_INVALID: 'the filter expression is invalid',
   SESSION_NOT_FOUND: 'the session does not exist (it expired, was destroyed or never existed)',
   SESSION_INVALID: 'the session request is invalid; nothing was changed',
+  CONSUL_WRITE_CONTENDED:
+    'a KV, session or txn write lost its compare to concurrent writes on the same keys too many times; nothing was changed',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue
