@@ -24,7 +24,10 @@ import { registerCatalogRoutes } from './catalog-route.ts'
 import type { ConsulApiDeps } from './deps.ts'
 import { registerHealthRoutes } from './health-route.ts'
 import { consulErrorReply, consulStatusOf } from './http.ts'
+import { registerKvRoutes } from './kv-route.ts'
+import { registerSessionRoutes } from './session-route.ts'
 import { registerStatusRoutes } from './status-route.ts'
+import { registerTxnRoutes } from './txn-route.ts'
 
 export type { ConsulApiDeps, LeaderView } from './deps.ts'
 export type { LocalAgent } from './local-agent.ts'
@@ -66,6 +69,9 @@ export function buildConsulApi(deps: ConsulApiDeps): ConsulApi {
     registerHealthRoutes(app, deps, closing.signal)
     registerStatusRoutes(app, deps)
     registerAgentRoutes(app, deps, closing.signal)
+    registerKvRoutes(app, deps, closing.signal)
+    registerSessionRoutes(app, deps, closing.signal)
+    registerTxnRoutes(app, deps)
 
     await app.register(
       async (v1) => {
