@@ -22,10 +22,16 @@ async function setup() {
   const store = new LocalKvStore(undefined, () => Date.now())
   const state = new CatalogState()
   await startCatalogFeed(store, state).ready
-  const net = { cut: false }
+  const net = { cut: false, stuck: 0 }
   const guarded = {
     leaseGrant: (req: { ttlMs: number }) => (net.cut ? Promise.reject(unreachable()) : store.leaseGrant(req)),
-    leaseKeepAlive: (id: number) => (net.cut ? Promise.reject(unreachable()) : store.leaseKeepAlive(id)),
+    leaseKeepAlive: (id: number) => {
+      if (net.stuck > 0) {
+        net.stuck--
+        return new Promise<never>(() => {}) // sent to a leader that died: never answered
+      }
+      return net.cut ? Promise.reject(unreachable()) : store.leaseKeepAlive(id)
+    },
     leaseRevoke: (id: number) => (net.cut ? Promise.reject(unreachable()) : store.leaseRevoke(id)),
   }
   const machine = new MachineLease({
@@ -87,6 +93,16 @@ describe('MachineLease', () => {
     await advance(store, 3500)
     expect(machine.status).toBe('alive')
     expect(state.machineAlive('m1')).toBe(true)
+    await machine.stop()
+  })
+
+  it('a keep-alive that never answers does not hold back the next ones', async () => {
+    const { store, state, machine, net } = await setup()
+    await machine.start()
+    net.stuck = 2
+    await advance(store, 10_000)
+    expect(state.machineAlive('m1')).toBe(true)
+    expect(machine.losses).toBe(0)
     await machine.stop()
   })
 

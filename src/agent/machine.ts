@@ -15,8 +15,10 @@
  *   grants a new lease at once but writes the machine key again only after `rejoinStableMs` of
  *   successful keep-alives, so a machine on a flaky link does not bounce its instances in and out
  *   of DNS on every blip. The first start writes the key at once.
- * - At most one store request is in flight; stop() waits for it and, when asked to, revokes the
- *   lease (a clean leave is seen at once instead of after the TTL).
+ * - A keep-alive is sent every keepAliveMs even when an earlier one has not answered (it may be
+ *   stuck on a leader that died): the tick waits at most one interval for it. stop() waits for the
+ *   current tick and, when asked to, revokes the lease (a clean leave is seen at once instead of
+ *   after the TTL).
  */
 import { createHash } from 'node:crypto'
 import { nodeRecord } from '../catalog/records.ts'
@@ -146,7 +148,18 @@ export class MachineLease {
         await this.#grant()
         return
       }
-      await this.#options.store.leaseKeepAlive(this.#lease)
+      const lease = this.#lease
+      // A keep-alive stuck on a dead leader must not hold the next ones back: wait at most one
+      // interval, then try again on the next tick (a late answer is simply dropped).
+      const outcome = await Promise.race([
+        this.#options.store.leaseKeepAlive(lease).then(
+          () => 'ok' as const,
+          (error: unknown) => error,
+        ),
+        new Promise<'slow'>((resolve) => setTimeout(() => resolve('slow'), this.#keepAliveMs).unref()),
+      ])
+      if (outcome === 'slow' || lease !== this.#lease) return
+      if (outcome !== 'ok') throw outcome
       if (this.#status === 'rejoining' && this.#clock() - this.#leaseSince >= this.#rejoinStableMs) {
         await this.#writeNode()
         await this.#putMachine()

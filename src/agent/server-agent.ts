@@ -151,7 +151,7 @@ async function startLocked(
     { id: id.toString(16), clusterId: cid, recovery: storage.recovery, state: config.initialClusterState },
     'raft member started',
   )
-  const store = new ReplicatedStore({ node, stateMachine })
+  const store = new ReplicatedStore({ node, stateMachine, leaderGraceMs: config.electionTimeoutMs })
   const kv = new ReplicatedKvStore(store)
   const catalog = new CatalogState()
   const feed = startCatalogFeed(kv, catalog, (error) => log.error({ err: error }, 'catalog feed failed'))

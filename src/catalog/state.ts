@@ -505,7 +505,8 @@ export class CatalogState implements CatalogView {
   /** Something every instance on the node depends on changed. */
   #touchNode(nodeLower: string, nodeList: boolean): void {
     this.#changed.add(`node:${nodeLower}`)
-    if (nodeList) this.#changed.add('nodes')
+    // A node appearing or going adds or removes its serfHealth check, so the check lists change too.
+    if (nodeList) this.#changed.add('nodes').add('checks')
     for (const stored of this.#services.get(nodeLower)?.values() ?? []) {
       this.#changed.add(`service:${stored.record.Service.toLowerCase()}`)
     }

@@ -9,7 +9,9 @@
  *     member, so it reflects the committed log, never a local guess;
  *   - only the leader proposes expiry, and only after a read barrier confirmed its leadership with
  *     a quorum in this round (etcd expired every lease from a leader that did not know it had lost
- *     leadership, #15247); at most one expiry proposal is in flight.
+ *     leadership, #15247); at most one expiry proposal is in flight;
+ *   - a new leader proposes no expiry during its first leaderGraceMs (clients' keep-alives need
+ *     time to find it after an election), without moving any deadline.
  */
 import type { RaftNode } from '../raft/node.ts'
 import { type Command, encodeCommand, type UnstampedCommand } from './commands.ts'
@@ -23,6 +25,14 @@ export interface ReplicatedStoreOptions {
   stateMachine: KvStateMachine
   clock?: () => number
   expirySweepMs?: number
+  /**
+   * How long a new leader waits before it expires anything (default 0). Clients could not renew
+   * while there was no leader; this gives their keep-alives time to reach the new one, so a
+   * leader election alone does not expire every short lease (the agent passes its election
+   * timeout). Deadlines themselves are not moved: a lease whose owner is really gone still
+   * expires once the window has passed.
+   */
+  leaderGraceMs?: number
 }
 
 export class ReplicatedStore {
@@ -33,11 +43,15 @@ export class ReplicatedStore {
   #seq = 0
   #sweeper: NodeJS.Timeout | undefined
   #sweeping = false
+  readonly #leaderGraceMs: number
+  /** When this member was first seen leading in its current term (undefined while it follows). */
+  #leaderSince: { term: number; ms: number } | undefined
 
   constructor(options: ReplicatedStoreOptions) {
     this.node = options.node
     this.stateMachine = options.stateMachine
     this.#clock = options.clock ?? Date.now
+    this.#leaderGraceMs = options.leaderGraceMs ?? 0
     this.#prefix = `${options.node.id.toString(36)}.${Date.now().toString(36)}.`
     const sweepMs = options.expirySweepMs ?? expirySweepMsDefault
     this.#sweeper = setInterval(() => void this.#sweepExpired(), sweepMs)
@@ -71,10 +85,17 @@ export class ReplicatedStore {
   }
 
   async #sweepExpired(): Promise<void> {
-    if (this.#sweeping || !this.node.isLeader) return
+    if (!this.node.isLeader) {
+      this.#leaderSince = undefined
+      return
+    }
+    const now = this.#clock()
+    if (this.#leaderSince?.term !== this.node.term) this.#leaderSince = { term: this.node.term, ms: now }
+    if (now < this.#leaderSince.ms + this.#leaderGraceMs) return
+    if (this.#sweeping) return
     this.#sweeping = true
     try {
-      if (this.stateMachine.expiredAt(this.#clock()) === undefined) return
+      if (this.stateMachine.expiredAt(now) === undefined) return
       await this.node.readIndex() // leadership confirmed by a quorum, and caught up
       if (!this.node.isLeader) return
       const stamp = this.stamp()
