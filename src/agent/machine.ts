@@ -134,11 +134,15 @@ export class MachineLease {
     }
   }
 
-  #schedule(): void {
+  /** Ticks every keepAliveMs from the start of the previous one (a slow tick is not added on). */
+  #schedule(delayMs = this.#keepAliveMs): void {
     if (this.#status === 'stopped') return
     this.#timer = setTimeout(() => {
-      this.#inFlight = this.#tick().finally(() => this.#schedule())
-    }, this.#keepAliveMs)
+      const started = this.#clock()
+      this.#inFlight = this.#tick().finally(() =>
+        this.#schedule(Math.max(0, this.#keepAliveMs - (this.#clock() - started))),
+      )
+    }, delayMs)
     this.#timer.unref?.()
   }
 
