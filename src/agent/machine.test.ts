@@ -99,7 +99,7 @@ describe('MachineLease', () => {
   it('a keep-alive that never answers does not hold back the next ones', async () => {
     const { store, state, machine, net } = await setup()
     await machine.start()
-    net.stuck = 2
+    net.stuck = 1
     await advance(store, 10_000)
     expect(state.machineAlive('m1')).toBe(true)
     expect(machine.losses).toBe(0)
