@@ -327,6 +327,18 @@ describe('watch streams', () => {
     expect(await refused.body.json()).toMatchObject({ code: 'KV_WATCHER_CLEARED' })
   })
 
+  it('closing the app (without the signal) also ends every stream with KV_WATCHER_CLEARED', async () => {
+    const { store, sm } = newTestStore()
+    const server = await startServer(store)
+    servers.splice(servers.indexOf(server), 1)
+    const response = await request(`${server.url}${storeApiPrefix}/watch?key=/k`)
+    const closed = server.app.close()
+    const lines = await readLines(response.body)
+    await closed
+    expect(lines.at(-1)).toMatchObject({ canceled: { code: 'KV_WATCHER_CLEARED' } })
+    expect(sm.watcherCount).toBe(0)
+  })
+
   it('the hub cancelling a watcher ends its stream with the same typed error', async () => {
     const { store, sm } = newTestStore()
     const { url } = await startServer(store)
