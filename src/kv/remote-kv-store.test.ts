@@ -383,6 +383,17 @@ describe('failover of calls', () => {
     }
   })
 
+  it('an answer over responseBytesMax fails the read at once (another server would answer the same)', async () => {
+    const { store } = newTestStore()
+    for (let i = 0; i < 20; i++) await store.put({ key: `/big/${i}`, value: 'x'.repeat(1_000) })
+    const [a, b] = [await startServer(store), await startServer(store)]
+    const remote = newRemote([a.url, b.url], { responseBytesMax: 10_000 })
+    const error = await rejection(remote.range({ key: '/big/', rangeEnd: '/big0' }))
+    expect([(error as KvError).code, remote.currentServer]).toEqual(['KV_VALUE_TOO_LARGE', a.url])
+    expect(error.message).toContain(`${a.url} answered more than responseBytesMax (10000 bytes)`)
+    expect((await remote.range({ key: '/big/1' })).count).toBe(1)
+  })
+
   it('KvErrors are answers, never retried', async () => {
     const { store: first } = newTestStore()
     const { store: second } = newTestStore()
@@ -580,6 +591,21 @@ describe('watches across server loss', () => {
     await store.put({ key: '/i', value: '1' })
     await until(() => far.events.length === 1, 'the event, through the other server')
     expect(far.watcher.status).toBe('live')
+  })
+
+  it('a server that answers the head and hangs up at once is retried with backoff, not in a loop', async () => {
+    let streams = 0
+    const flapping = await startRawServer((_req, res) => {
+      streams++
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-cairn-since-revision': '1' })
+      res.end()
+    })
+    const remote = newRemote([flapping], { retryDelayMs: 10, watchResumeMsMax: 400 })
+    const watcher = remote.watch({ key: '/k', stream: true })
+    await until(() => watcher.status === 'canceled', 'the watcher to give up')
+    expect(watcher.error?.code).toBe('KV_WATCHER_CLEARED')
+    expect(streams).toBeGreaterThan(2)
+    expect(streams).toBeLessThan(12) // 0, 10, 20, 40, 80, 160 ms... within 400 ms
   })
 
   it('a watch no server serves for watchResumeMsMax is cancelled with KV_WATCHER_CLEARED', async () => {

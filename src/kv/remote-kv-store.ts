@@ -25,7 +25,9 @@
  *     leaseGrant with id 0 grants a second lease), so the caller gets RAFT_REQUEST_TIMEOUT ("a
  *     write may still be applied later") naming the server and what happened, and decides.
  * When every attempt failed, the last error is thrown (RAFT_NO_LEADER "no store server answered"
- * when no server could be reached at all). KvErrors (the store's answers) are never retried.
+ * when no server could be reached at all). KvErrors (the store's answers) are never retried, nor
+ * is a read whose answer is over responseBytesMax (KV_VALUE_TOO_LARGE: every server would answer
+ * the same).
  *
  * Watches: watch() returns a real Watcher whose owner is this store, fed by an upstream NDJSON
  * stream (remote-watch.ts: resume without gap or repeat across server loss, heartbeats, slow
@@ -44,6 +46,7 @@
  */
 import { Pool } from 'undici'
 import { CairnError, type ErrorCode, isCairnError } from '../errors.ts'
+import type { KvEvent } from './events.ts'
 import { normalizeKey } from './key-path.ts'
 import { isKvError, KvError } from './kv-error.ts'
 import type { KvStore, ReadOptions } from './kv-store.ts'
@@ -61,6 +64,7 @@ import type {
   TxnResult,
 } from './mvcc.ts'
 import {
+  AnswerTooLargeError,
   type RemoteClock,
   RemoteWatch,
   type RemoteWatchHost,
@@ -164,8 +168,8 @@ type Attempt =
   | { kind: 'answered'; error: Error; retry: 'any' | 'reads' | 'none' }
   /** No connection was made. */
   | { kind: 'notSent'; error: Error }
-  /** The request may have reached the server. */
-  | { kind: 'lost'; error: Error; why: string }
+  /** The request may have reached the server; `final`: another server would answer the same. */
+  | { kind: 'lost'; error: Error; why: string; final?: true }
 
 export class RemoteKvStore implements KvStore, WatcherOwner {
   readonly #servers: Server[]
@@ -286,7 +290,7 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
   }
 
   /** WatcherOwner: a remote watcher's events are all in its buffer. */
-  take(watcher: Watcher): ReturnType<Watcher['drain']> {
+  take(watcher: Watcher): KvEvent[] {
     return watcher.drain()
   }
 
@@ -357,26 +361,29 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
       const server = this.#servers[index] as Server
       const outcome = await this.#attempt(server, path, body)
       if (outcome.kind === 'ok') return outcome.value as T
-      if (outcome.kind === 'answered') {
-        if (isKvError(outcome.error)) this.#host.observed(outcome.error.index)
-        const retry = outcome.retry === 'any' || (outcome.retry === 'reads' && kind === 'read')
-        if (!retry) throw outcome.error
-        reached = true
-      } else if (outcome.kind === 'lost') {
-        if (kind === 'write') {
-          const detail = `${server.url} ${outcome.why} after the ${path} request was sent; it may or may not be applied`
-          throw new CairnError('RAFT_REQUEST_TIMEOUT', detail, { cause: outcome.error })
-        }
-        reached = true
-      }
+      this.#checkRetry(outcome, kind, server.url, path)
+      reached ||= outcome.kind !== 'notSent'
       last = outcome.error
       this.#failed(index)
     }
-    if (!reached) {
-      const detail = `no store server answered (${this.#servers.map((s) => s.url).join(', ')}): ${last?.message}`
-      throw new CairnError('RAFT_NO_LEADER', detail, { cause: last })
+    if (reached) throw last as Error
+    const detail = `no store server answered (${this.#servers.map((s) => s.url).join(', ')}): ${last?.message}`
+    throw new CairnError('RAFT_NO_LEADER', detail, { cause: last })
+  }
+
+  /** Throws what the caller gets when this failure may not be retried on another server. */
+  #checkRetry(outcome: Exclude<Attempt, { kind: 'ok' }>, kind: CallKind, url: string, path: string): void {
+    if (outcome.kind === 'answered') {
+      if (isKvError(outcome.error)) this.#host.observed(outcome.error.index)
+      if (outcome.retry === 'any' || (outcome.retry === 'reads' && kind === 'read')) return
+      throw outcome.error
     }
-    throw last as Error
+    if (outcome.kind === 'notSent') return
+    if (kind === 'write') {
+      const detail = `${url} ${outcome.why} after the ${path} request was sent; it may or may not be applied`
+      throw new CairnError('RAFT_REQUEST_TIMEOUT', detail, { cause: outcome.error })
+    }
+    if (outcome.final === true) throw new KvError('KV_VALUE_TOO_LARGE', `${url} ${outcome.why}`, this.#known)
   }
 
   async #attempt(server: Server, path: string, body: unknown): Promise<Attempt> {
@@ -402,6 +409,10 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
       return { kind: 'answered', error, retry: retryOf(error, status) }
     } catch (error) {
       const cause = error as Error & { code?: string }
+      if (cause instanceof AnswerTooLargeError) {
+        const why = `answered more than responseBytesMax (${this.#limits.responseBytesMax} bytes)`
+        return { kind: 'lost', error: cause, why, final: true }
+      }
       if (cause.code === 'UND_ERR_HEADERS_TIMEOUT' || cause.code === 'UND_ERR_BODY_TIMEOUT')
         return { kind: 'lost', error: cause, why: `gave no answer within ${this.#requestTimeoutMs} ms` }
       if (cause.code !== undefined && notSentCodes.has(cause.code)) return { kind: 'notSent', error: cause }

@@ -203,6 +203,7 @@ export class RemoteWatch {
       return
     }
     if (gen !== this.#gen) {
+      response.body.on('error', () => {}) // the abort is reported on the body: expected here
       response.body.destroy()
       return
     }
@@ -244,8 +245,6 @@ export class RemoteWatch {
   }
 
   #opened(gen: number, index: number, where: string, response: Dispatcher.ResponseData): void {
-    this.#brokenSinceMs = undefined
-    this.#failures = 0
     const start = Number(response.headers[watchStartRevisionHeader])
     const since = Number(response.headers[watchSinceRevisionHeader])
     if (Number.isSafeInteger(start)) this.#host.observed(start)
@@ -314,6 +313,10 @@ export class RemoteWatch {
       }
       this.#lines.shift()
       this.#yielded = false
+      // A stream that delivers a line works: the outage (and its backoff) is over. Not on the head
+      // alone, so a server that answers 200 and hangs up at once cannot make a tight loop.
+      this.#brokenSinceMs = undefined
+      this.#failures = 0
       this.#onLine(index, line)
       if (gen !== this.#gen) return // the line ended this stream
     }
@@ -392,7 +395,7 @@ export class RemoteWatch {
       this.cancelAll(new KvError('KV_WATCHER_CLEARED', detail, this.#host.knownRevision()))
       return
     }
-    const failures = this.#failures++
+    const failures = this.#failures++ // reset by the first line a stream delivers
     const delayMs =
       failures === 0 ? 0 : Math.min(limits.retryDelayMs * 2 ** (failures - 1), limits.watchRetryDelayMsMax)
     const gen = this.#gen
@@ -402,16 +405,21 @@ export class RemoteWatch {
   }
 }
 
-/** Reads a (small) JSON answer, at most bytesMax bytes. */
+/** An answer longer than the reader's limit (the rest of it is not read). */
+export class AnswerTooLargeError extends Error {
+  constructor(bytesMax: number) {
+    super(`an answer of more than ${bytesMax} bytes`)
+    this.name = 'AnswerTooLargeError'
+  }
+}
+
+/** Reads a JSON answer of at most bytesMax bytes (leaving the loop early destroys the body). */
 export async function readJson(response: Dispatcher.ResponseData, bytesMax: number): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of response.body) {
     size += (chunk as Buffer).length
-    if (size > bytesMax) {
-      response.body.destroy()
-      throw new Error(`an answer of more than ${bytesMax} bytes`)
-    }
+    if (size > bytesMax) throw new AnswerTooLargeError(bytesMax)
     chunks.push(chunk as Buffer)
   }
   const text = Buffer.concat(chunks).toString('utf8')

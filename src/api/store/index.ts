@@ -47,9 +47,13 @@ export function registerStoreRoutes(
   void app.register(
     async (scope) => {
       const streams = new WatchStreams(store, config)
-      if (closing.aborted) streams.close()
-      else closing.addEventListener('abort', () => streams.close(), { once: true })
-      scope.addHook('preClose', async () => streams.close())
+      const close = (): void => streams.close()
+      if (closing.aborted) close()
+      else closing.addEventListener('abort', close, { once: true })
+      scope.addHook('preClose', async () => {
+        closing.removeEventListener('abort', close)
+        close()
+      })
       scope.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
         const { status, body, unexpected } = storeErrorReply(error, config.bodyBytesMax)
         if (unexpected) request.log.error({ err: error, url: request.url }, 'store api: unexpected error')
