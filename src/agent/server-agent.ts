@@ -11,6 +11,7 @@
  * fails, what was started is stopped again before the error is rethrown.
  *
  * HTTP: the etcd v2 API (src/api/etcd-v2: /v2/keys, /v2/members, /v2/stats, /health, /version),
+ * the Consul v1 API (src/api/consul), the store API client agents use (src/api/store),
  * the agent's /_cairn/status (local-routes.ts) and Prometheus /metrics (metrics.ts). The transport
  * RaftNode creates is kept here too, so /v2/stats and /metrics read its counters.
  *
@@ -33,6 +34,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
+import { registerStoreRoutes } from '../api/store/index.ts'
 import { startCatalogFeed } from '../catalog/feed.ts'
 import { CatalogState } from '../catalog/state.ts'
 import { CatalogWriter } from '../catalog/writer.ts'
@@ -183,6 +185,8 @@ async function startLocked(
   })
   let dns: DnsServer | undefined
   let dnsPort: number | undefined
+  /** Ends the store API's watch streams first on stop, so client agents move to another server. */
+  const storeClosing = new AbortController()
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
   const app = buildHttp(log)
   registerLocalRoutes(app, {
@@ -238,6 +242,7 @@ async function startLocked(
         agent: registry,
       }),
     )
+    registerStoreRoutes(app, kv, storeClosing.signal)
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
     await feed.ready
     await registry.start()
@@ -274,6 +279,7 @@ async function startLocked(
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      storeClosing.abort()
       // A clean leave: revoke the machine lease so the catalog sees it at once (bounded: without
       // a quorum the revoke cannot commit, and the lease then expires on its own).
       await Promise.race([machine.stop({ revoke: true }), delay(machineRevokeWaitMs)])
