@@ -68,7 +68,12 @@ describe('cairn kv', () => {
 
     const json = cairn(['kv', 'get', '/app/db', '-o', 'json', ...e])
     expect(json.code).toBe(0)
-    expect(JSON.parse(json.stdout)).toMatchObject({ key: '/app/db', value: 'postgres://x', modifiedIndex: 1 })
+    const served = (await http('GET', `${url}/v2/keys/app/db`))?.body as { node: { modifiedIndex: number } }
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      key: '/app/db',
+      value: 'postgres://x',
+      modifiedIndex: served.node.modifiedIndex,
+    })
 
     expect(cairn(['kv', 'ls', '/app', ...e]).stdout).toBe('/app/cache/\n/app/db\n')
     expect(cairn(['kv', 'ls', '--recursive', ...e]).stdout).toBe(
@@ -108,13 +113,14 @@ describe('cairn kv', () => {
 
   it('watch prints the first change made after it started, then exits', async () => {
     const url = await startAgent()
+    const baseline = await agentWatchers(url)
     const watch = spawn(process.execPath, [cairnBin, 'kv', 'watch', 'jobs', '--recursive', '--endpoint', url])
     let stdout = ''
     watch.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
     const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)))
     try {
       await pollUntil(
-        async () => ((await storeWatchers(url)) === 1 ? true : undefined),
+        async () => ((await storeWatchers(url)) === baseline + 1 ? true : undefined),
         'the watch to be registered',
         20_000,
       )
@@ -128,13 +134,14 @@ describe('cairn kv', () => {
 
   it('watch --forever follows modifiedIndex + 1 and misses no event between polls', async () => {
     const url = await startAgent()
+    const baseline = await agentWatchers(url)
     const args = ['kv', 'watch', 'k', '--forever', '-o', 'json', '--endpoint', url]
     const watch = spawn(process.execPath, [cairnBin, ...args])
     let stdout = ''
     watch.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
     try {
       await pollUntil(
-        async () => ((await storeWatchers(url)) === 1 ? true : undefined),
+        async () => ((await storeWatchers(url)) === baseline + 1 ? true : undefined),
         'the watch to be registered',
         20_000,
       )
@@ -277,16 +284,18 @@ describe('cairn member and status', () => {
     const url = await startAgent()
     await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
     expect(await put(url, 'a', '1')).toBe(true)
+    const revision = ((await http('GET', `${url}/v2/keys/a`))?.body as { node: { modifiedIndex: number } })
+      .node.modifiedIndex
     const run = cairn(['status', '--endpoint', url])
     expect(run.code).toBe(0)
     const [header, row, clusterLine] = run.stdout.trim().split('\n')
     expect(header).toMatch(/^NAME\s+ID\s+ROLE\s+TERM\s+APPLIED\s+REVISION\s+LEADER$/)
-    expect(row).toMatch(/^m1\s+([0-9a-f]+)\s+leader\s+\d+\s+\d+\s+1\s+\1$/)
+    expect(row).toMatch(new RegExp(`^m1\\s+([0-9a-f]+)\\s+leader\\s+\\d+\\s+\\d+\\s+${revision}\\s+\\1$`))
     expect(clusterLine).toMatch(/^cluster id: [0-9a-f]+$/)
 
     const json = JSON.parse(cairn(['status', '-o', 'json', '--endpoint', url]).stdout)
     expect(json.clusterId).toMatch(/^[0-9a-f]+$/)
-    expect(json.members[0].status).toMatchObject({ name: 'm1', role: 'leader', revision: 1 })
+    expect(json.members[0].status).toMatchObject({ name: 'm1', role: 'leader', revision })
   })
 })
 
@@ -317,6 +326,20 @@ describe('cairn client failures', () => {
 async function storeWatchers(url: string): Promise<number | undefined> {
   const res = await http('GET', `${url}/v2/stats/store`)
   return (res?.body as { watchers?: number } | undefined)?.watchers
+}
+
+/** The watchers the agent holds for itself (its catalog copy, the lock-delay watch), once settled. */
+async function agentWatchers(url: string): Promise<number> {
+  return await pollUntil(
+    async () => {
+      const before = await storeWatchers(url)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const after = await storeWatchers(url)
+      return before !== undefined && before === after && before > 0 ? before : undefined
+    },
+    "the agent's own watchers",
+    20_000,
+  )
 }
 
 async function memberPublished(url: string): Promise<boolean> {
