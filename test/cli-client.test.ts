@@ -68,11 +68,10 @@ describe('cairn kv', () => {
 
     const json = cairn(['kv', 'get', '/app/db', '-o', 'json', ...e])
     expect(json.code).toBe(0)
-    const served = (await http('GET', `${url}/v2/keys/app/db`))?.body as { node: { modifiedIndex: number } }
     expect(JSON.parse(json.stdout)).toMatchObject({
       key: '/app/db',
       value: 'postgres://x',
-      modifiedIndex: served.node.modifiedIndex,
+      modifiedIndex: await modifiedIndexOf(url, 'app/db'),
     })
 
     expect(cairn(['kv', 'ls', '/app', ...e]).stdout).toBe('/app/cache/\n/app/db\n')
@@ -284,8 +283,7 @@ describe('cairn member and status', () => {
     const url = await startAgent()
     await pollUntil(async () => (await memberPublished(url)) || undefined, 'the member to publish', 20_000)
     expect(await put(url, 'a', '1')).toBe(true)
-    const revision = ((await http('GET', `${url}/v2/keys/a`))?.body as { node: { modifiedIndex: number } })
-      .node.modifiedIndex
+    const revision = await modifiedIndexOf(url, 'a')
     const run = cairn(['status', '--endpoint', url])
     expect(run.code).toBe(0)
     const [header, row, clusterLine] = run.stdout.trim().split('\n')
@@ -326,6 +324,16 @@ describe('cairn client failures', () => {
 async function storeWatchers(url: string): Promise<number | undefined> {
   const res = await http('GET', `${url}/v2/stats/store`)
   return (res?.body as { watchers?: number } | undefined)?.watchers
+}
+
+/** The key's modifiedIndex as the agent serves it. */
+async function modifiedIndexOf(url: string, key: string): Promise<number> {
+  const body = (await http('GET', `${url}/v2/keys/${key}`))?.body as
+    | { node?: { modifiedIndex?: number } }
+    | undefined
+  const index = body?.node?.modifiedIndex
+  if (index === undefined) throw new Error(`no modifiedIndex for ${key}`)
+  return index
 }
 
 /** The watchers the agent holds for itself (its catalog copy, the lock-delay watch), once settled. */
