@@ -62,7 +62,8 @@ async function startApi(config: Partial<KvConfig> = {}): Promise<Api> {
     clock: () => clock.nowMs,
   }
   const closing = new AbortController()
-  const app = Fastify({ bodyLimit: 2 * 1024 * 1024 })
+  // Close never waits on a client's kept-alive or aborted connection (the agent's own app does the same).
+  const app = Fastify({ bodyLimit: 2 * 1024 * 1024, forceCloseConnections: true })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
   registerKvRoutes(app, deps, closing.signal)
