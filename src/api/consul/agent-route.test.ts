@@ -18,9 +18,9 @@ import { CatalogState } from '../../catalog/state.ts'
 import { CatalogWriter } from '../../catalog/writer.ts'
 import { CairnError } from '../../errors.ts'
 import { LocalKvStore } from '../../kv/local-kv-store.ts'
-import type { ConsulApiDeps } from './deps.ts'
 import { buildConsulApi } from './index.ts'
 import type { AgentCheckView, AgentMemberView, AgentServiceView, LocalAgent } from './local-agent.ts'
+import { testDeps } from './test-support.ts'
 
 /** Records every call; answers from its lists; throws `failWith` when set. */
 class RecordingAgent implements LocalAgent {
@@ -111,18 +111,14 @@ async function start(): Promise<Harness> {
   await feed.ready
   const writer = new CatalogWriter(store)
   const agent = new RecordingAgent()
-  const deps: ConsulApiDeps = {
+  const deps = testDeps({
     store,
     catalog,
     writer,
-    readBarrier: async () => {},
-    leader: () => ({ known: true, address: '127.0.0.1:7001', lastContactMs: 0 }),
-    peers: () => ['127.0.0.1:7001'],
-    datacenter: 'dc1',
     nodeName: 'Agent-1',
     agent,
     random: () => 0,
-  }
+  })
   const app = Fastify()
   await app.register(buildConsulApi(deps))
   app.addHook('onClose', async () => feed.stop())

@@ -21,16 +21,8 @@ import { checkRecord, nodeRecord, serviceKey, serviceRecord } from '../../catalo
 import { CatalogState } from '../../catalog/state.ts'
 import { CatalogWriter } from '../../catalog/writer.ts'
 import { LocalKvStore } from '../../kv/local-kv-store.ts'
-import type { ConsulApiDeps } from './deps.ts'
 import { buildConsulApi } from './index.ts'
-import type { LocalAgent } from './local-agent.ts'
-
-/** The agent endpoints are not under test here: every call fails loudly. */
-const noAgent = new Proxy({} as LocalAgent, {
-  get: (_target, name) => () => {
-    throw new Error(`LocalAgent.${String(name)} called by a catalog test`)
-  },
-})
+import { testDeps } from './test-support.ts'
 
 interface Harness {
   base: string
@@ -50,18 +42,13 @@ async function start(): Promise<Harness> {
   const feed = startCatalogFeed(store, catalog)
   await feed.ready
   const writer = new CatalogWriter(store)
-  const deps: ConsulApiDeps = {
+  const deps = testDeps({
     store,
     catalog,
     writer,
-    readBarrier: async () => {},
-    leader: () => ({ known: true, address: '127.0.0.1:7001', lastContactMs: 0 }),
-    peers: () => ['127.0.0.1:7001'],
-    datacenter: 'dc1',
     nodeName: 'agent-1',
-    agent: noAgent,
     random: () => 0,
-  }
+  })
   const app = Fastify()
   await app.register(buildConsulApi(deps))
   app.addHook('onClose', async () => feed.stop())

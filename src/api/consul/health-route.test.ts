@@ -19,9 +19,8 @@ import { checkRecord, nodeRecord, serviceRecord } from '../../catalog/records.ts
 import { CatalogState } from '../../catalog/state.ts'
 import { CatalogWriter } from '../../catalog/writer.ts'
 import { LocalKvStore } from '../../kv/local-kv-store.ts'
-import type { ConsulApiDeps } from './deps.ts'
 import { buildConsulApi } from './index.ts'
-import type { LocalAgent } from './local-agent.ts'
+import { agentNotUnderTest, testDeps } from './test-support.ts'
 
 interface Harness {
   base: string
@@ -42,18 +41,14 @@ async function start(): Promise<Harness> {
   const feed = startCatalogFeed(store, catalog)
   await feed.ready
   const writer = new CatalogWriter(store)
-  const deps: ConsulApiDeps = {
+  const deps = testDeps({
     store,
     catalog,
     writer,
-    readBarrier: async () => {},
-    leader: () => ({ known: true, address: '127.0.0.1:7001', lastContactMs: 0 }),
-    peers: () => ['127.0.0.1:7001'],
-    datacenter: 'dc1',
     nodeName: 'm1',
-    agent: {} as LocalAgent,
+    agent: agentNotUnderTest,
     random: () => 0,
-  }
+  })
   const app = Fastify()
   await app.register(buildConsulApi(deps))
   app.addHook('onClose', async () => feed.stop())

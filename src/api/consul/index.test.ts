@@ -17,9 +17,8 @@ import { checkRecord, nodeRecord, serviceRecord } from '../../catalog/records.ts
 import { CatalogState } from '../../catalog/state.ts'
 import { CatalogWriter } from '../../catalog/writer.ts'
 import { LocalKvStore } from '../../kv/local-kv-store.ts'
-import type { ConsulApiDeps } from './deps.ts'
 import { buildConsulApi, consulBodyBytesMax } from './index.ts'
-import type { LocalAgent } from './local-agent.ts'
+import { agentNotUnderTest, testDeps } from './test-support.ts'
 
 interface Harness {
   base: string
@@ -42,18 +41,13 @@ async function start(): Promise<Harness> {
     services: [serviceRecord({ ID: 'web-1', Service: 'web', Tags: ['v1'] })],
     checks: [checkRecord({ CheckID: 'web-1', ServiceID: 'web-1', ServiceName: 'web', Status: 'passing' })],
   })
-  const deps: ConsulApiDeps = {
+  const deps = testDeps({
     store,
     catalog,
     writer,
-    readBarrier: async () => {},
-    leader: () => ({ known: true, address: '127.0.0.1:7001', lastContactMs: 0 }),
-    peers: () => ['127.0.0.1:7001'],
-    datacenter: 'dc1',
-    nodeName: 'n1',
-    agent: {} as LocalAgent,
+    agent: agentNotUnderTest,
     random: () => 0,
-  }
+  })
   const app = Fastify()
   await app.register(buildConsulApi(deps))
   app.post('/v2/echo', async (request) => ({ isBuffer: Buffer.isBuffer(request.body), body: request.body }))

@@ -12,8 +12,6 @@ import fc from 'fast-check'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { nodeRecord } from '../../catalog/records.ts'
-import { CatalogState } from '../../catalog/state.ts'
-import { CatalogWriter } from '../../catalog/writer.ts'
 import type { KvConfig } from '../../kv/limits.ts'
 import { LocalKvStore } from '../../kv/local-kv-store.ts'
 import { KvStateMachine } from '../../kv/state-machine.ts'
@@ -21,8 +19,8 @@ import { FakeClock } from '../../kv/test-support.ts'
 import type { ConsulApiDeps } from './deps.ts'
 import { kvValueBytesMax } from './kv-records.ts'
 import { registerKvRoutes } from './kv-route.ts'
-import type { LocalAgent } from './local-agent.ts'
 import { registerSessionRoutes } from './session-route.ts'
+import { testDeps } from './test-support.ts'
 import { registerTxnRoutes } from './txn-route.ts'
 
 interface Api {
@@ -44,23 +42,10 @@ afterEach(async () => {
 async function startApi(config: Partial<KvConfig> = {}): Promise<Api> {
   const clock = new FakeClock()
   const store = new LocalKvStore(new KvStateMachine(config), () => clock.nowMs)
-  const agent = new Proxy({} as LocalAgent, {
-    get: (_target, name) => () => {
-      throw new Error(`agent.${String(name)} is not under test`)
-    },
-  })
-  const deps: ConsulApiDeps = {
+  const deps = testDeps({
     store,
-    catalog: new CatalogState(),
-    writer: new CatalogWriter(store),
-    readBarrier: async () => {},
-    leader: () => ({ known: true, address: '127.0.0.1:7001', lastContactMs: 0 }),
-    peers: () => ['127.0.0.1:7001'],
-    datacenter: 'dc1',
-    nodeName: 'n1',
-    agent,
     clock: () => clock.nowMs,
-  }
+  })
   const closing = new AbortController()
   // Close never waits on a client's kept-alive or aborted connection (the agent's own app does the same).
   const app = Fastify({ bodyLimit: 2 * 1024 * 1024, forceCloseConnections: true })
