@@ -1,7 +1,8 @@
 /**
  * Proves the node driver's promises: a proposal resolves with its result only after it is applied
  * (on the leader and, forwarded, on a follower); a linearizable read resolves only once the member
- * applied every write acknowledged before it; requests time out with RAFT_REQUEST_TIMEOUT when no
+ * applied every write acknowledged before it, and is asked again of a new leader when the old one
+ * is lost; requests time out with RAFT_REQUEST_TIMEOUT when no
  * quorum answers; proposals made before a leader exists wait for one; a stopping leader hands
  * leadership over; a restarted member recovers its state from its storage.
  *
@@ -190,6 +191,25 @@ describe('RaftNode', () => {
     for (let i = 0; i < 20; i++) await nodes.get(leaderId)!.node.propose(text(`w${i}`))
     await follower.node.readIndex()
     expect(follower.sm.items).toHaveLength(20)
+  })
+
+  it('a read asked of a leader that is then lost is asked again of the next leader, not left to time out', async () => {
+    const { nodes, bus } = await startCluster([1, 2, 3])
+    const leaderId = await waitFor(
+      () => [...nodes.values()].find((n) => n.node.isLeader)?.node.id,
+      'a leader',
+    )
+    await nodes.get(leaderId)!.node.propose(text('before'))
+    const follower = [...nodes.values()].find((n) => n.node.id !== leaderId)!
+    await follower.node.readIndex() // the follower knows the leader
+    bus.cut.add(leaderId) // the leader is gone: the read below is forwarded to it and lost
+    const read = follower.node.readIndex().then(
+      () => 'read',
+      (e: unknown) => (isCairnError(e) ? e.code : String(e)),
+    )
+    expect(await read).toBe('read') // the request timeout is 2 s; an election here takes ~50 ms
+    expect(follower.node.leader).not.toBe(leaderId)
+    expect(follower.sm.items).toEqual(['before'])
   })
 
   it('many concurrent proposals are group-committed: far fewer saves than proposals', async () => {

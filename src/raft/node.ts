@@ -520,7 +520,9 @@ export class RaftNode {
 
   #confirmRead(ctx: string, index: number): void {
     const read = this.#reads.get(ctx)
-    if (read === undefined) return
+    // Unknown (settled or timed out), or confirmed already: a read re-asked after a leader change
+    // may be confirmed by both leaders; the first confirmation stands.
+    if (read === undefined || read.index !== undefined) return
     read.index = index
     this.#readsConfirmed.push({ ctx, index })
   }
@@ -536,6 +538,19 @@ export class RaftNode {
     this.#readsConfirmed = still
   }
 
+  /**
+   * A new leader: reads asked of an earlier one and not yet confirmed may be lost with it (a
+   * follower forwards ReadIndex to the leader, which does not answer once it is gone). Ask again,
+   * rather than let them run into the request timeout. Safe: a confirmation obtained later than
+   * the read was made still covers everything committed before it.
+   */
+  #reaskReads(): void {
+    const waiting = new Set(this.#readsWaiting)
+    for (const [ctx, read] of this.#reads) {
+      if (read.index === undefined && !waiting.has(ctx)) this.#submitRead(ctx)
+    }
+  }
+
   #onSoftState(soft: SoftState): void {
     const before = this.#softState
     this.#softState = soft
@@ -547,6 +562,7 @@ export class RaftNode {
       )
     }
     if (soft.leader === 0) return
+    if (soft.leader !== before.leader) this.#reaskReads()
     if (this.#waiting.length > 0) {
       const waiting = this.#waiting
       this.#waiting = []
