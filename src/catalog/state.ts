@@ -219,18 +219,7 @@ export class CatalogState implements CatalogView {
   /** Every check of the node as the health API shows it, serfHealth included. */
   nodeChecks(name: string): HealthCheckView[] {
     const lower = name.toLowerCase()
-    const node = this.#nodes.get(lower)
-    const out: HealthCheckView[] = []
-    const machine = node === undefined ? undefined : this.#machineCheck(lower, node)
-    if (machine !== undefined) out.push(machine)
-    const failed = machine !== undefined && machine.Status === 'critical'
-    const checks = this.#checks.get(lower)
-    if (checks !== undefined) {
-      for (const stored of [...checks.values()].sort((a, b) => compare(a.record.CheckID, b.record.CheckID))) {
-        out.push(this.#checkView(node?.record.Node ?? name, stored, failed))
-      }
-    }
-    return out
+    return this.#checkViews(lower, this.#nodes.get(lower), name, () => true, byCheckId)
   }
 
   /** Service names with the union of their instances' tags, by name. */
@@ -324,27 +313,38 @@ export class CatalogState implements CatalogView {
     const node = this.#nodes.get(nodeLower)
     const service = this.#services.get(nodeLower)?.get(id)
     if (node === undefined || service === undefined) return undefined // a service before its node
-    const checks: HealthCheckView[] = []
-    const machine = this.#machineCheck(nodeLower, node)
-    if (machine !== undefined) checks.push(machine)
-    const failed = machine !== undefined && machine.Status === 'critical'
-    const own = this.#checks.get(nodeLower)
-    if (own !== undefined) {
-      const sorted = [...own.values()].sort(
-        (a, b) =>
-          Number(a.record.ServiceID !== '') - Number(b.record.ServiceID !== '') ||
-          compare(a.record.CheckID, b.record.CheckID),
-      )
-      for (const stored of sorted) {
-        if (stored.record.ServiceID === '' || stored.record.ServiceID === id) {
-          checks.push(this.#checkView(node.record.Node, stored, failed))
-        }
-      }
-    }
+    const checks = this.#checkViews(
+      nodeLower,
+      node,
+      node.record.Node,
+      (c) => c.ServiceID === '' || c.ServiceID === id,
+      nodeLevelFirst,
+    )
     let status: CheckStatus = 'passing'
     for (const check of checks)
       if (checkStatusRank[check.Status] > checkStatusRank[status]) status = check.Status
     return { node, service, checks, status }
+  }
+
+  /**
+   * The node's checks that `keep` selects, as the health API shows them: serfHealth first (for an
+   * agent node), then the stored checks in `order`, each reported critical if the machine failed.
+   */
+  #checkViews(
+    nodeLower: string,
+    node: Stored<NodeRecord> | undefined,
+    nodeName: string,
+    keep: (check: CheckRecord) => boolean,
+    order: (a: CheckRecord, b: CheckRecord) => number,
+  ): HealthCheckView[] {
+    const out: HealthCheckView[] = []
+    const machine = node === undefined ? undefined : this.#machineCheck(nodeLower, node)
+    if (machine !== undefined) out.push(machine)
+    const failed = machine?.Status === 'critical'
+    const stored = [...(this.#checks.get(nodeLower)?.values() ?? [])].filter((c) => keep(c.record))
+    stored.sort((a, b) => order(a.record, b.record))
+    for (const check of stored) out.push(this.#checkView(node?.record.Node ?? nodeName, check, failed))
+    return out
   }
 
   #machineCheck(nodeLower: string, node: Stored<NodeRecord>): HealthCheckView | undefined {
@@ -518,6 +518,12 @@ export class CatalogState implements CatalogView {
     for (const wake of all) wake()
   }
 }
+
+const byCheckId = (a: CheckRecord, b: CheckRecord): number => compare(a.CheckID, b.CheckID)
+
+/** Node-level checks (no ServiceID) before the service's own, each by CheckID. */
+const nodeLevelFirst = (a: CheckRecord, b: CheckRecord): number =>
+  Number(a.ServiceID !== '') - Number(b.ServiceID !== '') || byCheckId(a, b)
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
