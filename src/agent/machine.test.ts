@@ -43,6 +43,7 @@ async function setup() {
     meta: { zone: 'eu-1a', region: 'eu' },
     ttlMs: 3000,
     rejoinStableMs: 3000,
+    registered: () => state.machineAlive('m1') === true,
   })
   return { store, state, machine, net }
 }
@@ -103,6 +104,17 @@ describe('MachineLease', () => {
     await advance(store, 10_000)
     expect(state.machineAlive('m1')).toBe(true)
     expect(machine.losses).toBe(0)
+    await machine.stop()
+  })
+
+  it('a node deregistered behind its back is registered again on the next keep-alive', async () => {
+    const { store, state, machine } = await setup()
+    await machine.start()
+    expect(await new CatalogWriter(store).deregisterNode('m1')).toBe(true)
+    expect(state.nodeEntry('m1')).toBeUndefined()
+    await advance(store, 1500)
+    expect(state.nodeEntry('m1')?.record.Agent).toBe(true)
+    expect(state.machineAlive('m1')).toBe(true)
     await machine.stop()
   })
 

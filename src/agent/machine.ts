@@ -43,6 +43,11 @@ export interface MachineOptions {
   keepAliveMs?: number
   rejoinStableMs?: number
   clock?: () => number
+  /**
+   * Whether the catalog still holds this node and its machine key (the agent's catalog copy);
+   * when it answers false while the lease is alive, the next keep-alive writes both again.
+   */
+  registered?: () => boolean
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
 }
 
@@ -169,6 +174,12 @@ export class MachineLease {
         await this.#putMachine()
         if ((this.#status as MachineStatus) !== 'stopped') this.#status = 'alive'
         this.#options.log?.info({ lease: this.#lease }, 'machine lease: rejoined, served again')
+      } else if (this.#status === 'alive' && this.#options.registered?.() === false) {
+        // Deregistered behind the agent's back (PUT /v1/catalog/deregister): the agent owns its
+        // node, so it writes it again, as Consul's anti-entropy does.
+        await this.#writeNode()
+        await this.#putMachine()
+        this.#options.log?.info({ node: this.#options.node }, 'machine lease: node registered again')
       }
     } catch (error) {
       if (this.#status === 'stopped') return

@@ -166,6 +166,7 @@ async function startLocked(
     datacenter: config.datacenter,
     meta: config.metadata,
     ttlMs: config.machineTtlMs,
+    registered: () => catalog.machineAlive(config.name) === true,
     log: log.child({ component: 'machine' }),
   })
   const registry = new LocalRegistry({

@@ -29,7 +29,7 @@ export interface ReadParams {
 
 type Query = Record<string, string | string[] | undefined>
 
-/** The last value of a repeated parameter, as Go's url.Values.Get returns the first: we take the first. */
+/** The first value of a repeated parameter, as Go's url.Values.Get returns it. */
 export function queryValue(query: Query, name: string): string | undefined {
   const value = query[name]
   return Array.isArray(value) ? value[0] : value
@@ -66,7 +66,7 @@ export function readParams(query: Query): ReadParams {
   const waitText = queryValue(query, 'wait')
   let waitMs = blockingWaitMsDefault
   if (waitText !== undefined) {
-    // Consul reads a bare number as seconds? No: it requires a unit ("10s"); we accept both.
+    // A bare number is read as seconds; otherwise a Go duration ("10s", "1m").
     waitMs = /^[0-9]+$/.test(waitText)
       ? Number(waitText) * 1000
       : readDurationMs(waitText, 'wait', 'CONSUL_REQUEST_INVALID')
