@@ -70,6 +70,7 @@ class FlakyStore implements KvStore {
   leaseKeepAlive: KvStore['leaseKeepAlive'] = (id) => this.inner.leaseKeepAlive(id)
   leaseRevoke: KvStore['leaseRevoke'] = (id) => this.inner.leaseRevoke(id)
   leaseTimeToLive: KvStore['leaseTimeToLive'] = (id, options) => this.inner.leaseTimeToLive(id, options)
+  lastChange: KvStore['lastChange'] = (spec, since, options) => this.inner.lastChange(spec, since, options)
   watch: KvStore['watch'] = (req) => this.inner.watch(req)
 }
 

@@ -115,6 +115,19 @@ export class History {
       yield this.#events[i] as KvEvent
   }
 
+  /**
+   * The revision of the newest kept event at or after `sinceRevision` that `matches`, 0 if none.
+   * Scans from the newest event back, so it costs the events since `sinceRevision`, not the window.
+   */
+  lastMatching(sinceRevision: number, matches: (event: KvEvent) => boolean): number {
+    for (let i = this.#events.length - 1; i >= this.#head; i--) {
+      const event = this.#events[i] as KvEvent
+      if (event.revision < sinceRevision) return 0
+      if (matches(event)) return event.revision
+    }
+    return 0
+  }
+
   /** Kept events, oldest first (for the snapshot). */
   all(): KvEvent[] {
     return this.#events.slice(this.#head)

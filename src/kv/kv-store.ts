@@ -21,6 +21,7 @@ import type {
   TxnResult,
 } from './mvcc.ts'
 import type { WatchRequest } from './watch-hub.ts'
+import type { LastChange, WatchSpec } from './watch-match.ts'
 import type { Watcher } from './watcher.ts'
 
 export interface ReadOptions {
@@ -37,6 +38,13 @@ export interface KvStore {
   leaseKeepAlive(id: number): Promise<LeaseState>
   leaseRevoke(id: number): Promise<LeaseRevokeResult>
   leaseTimeToLive(id: number, options?: ReadOptions): Promise<LeaseInfo | undefined>
+  /**
+   * Whether a watch on `spec` from `sinceRevision` would have seen anything by now: the newest
+   * matching revision (0: none) and the store revision judged at. Linearizable by default, like a
+   * read. A client agent uses it to learn whether its watch-fed copy is current (a read barrier);
+   * KV_EVENT_INDEX_CLEARED when `sinceRevision` is compacted.
+   */
+  lastChange(spec: WatchSpec, sinceRevision: number, options?: ReadOptions): Promise<LastChange>
   /** A watcher on this member (see watcher.ts for the consumer contract). */
   watch(req: WatchRequest): Watcher
 }

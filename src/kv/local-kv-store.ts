@@ -30,6 +30,7 @@ import type {
 } from './mvcc.ts'
 import { KvStateMachine } from './state-machine.ts'
 import type { WatchRequest } from './watch-hub.ts'
+import type { LastChange, WatchSpec } from './watch-match.ts'
 import type { Watcher } from './watcher.ts'
 
 export type { UnstampedCommand } from './commands.ts'
@@ -90,6 +91,10 @@ export class LocalKvStore implements KvStore {
 
   async leaseTimeToLive(id: number, _options?: ReadOptions): Promise<LeaseInfo | undefined> {
     return this.stateMachine.lease(id)
+  }
+
+  async lastChange(spec: WatchSpec, sinceRevision: number, _options?: ReadOptions): Promise<LastChange> {
+    return this.stateMachine.lastChange(spec, sinceRevision)
   }
 
   watch(req: WatchRequest): Watcher {

@@ -472,6 +472,60 @@ describe('watches', () => {
     await until(() => sm.watcherCount === 0, 'the server watchers to be released')
   })
 
+  it('one-shots and watches from a revision join a live upstream of the same request when it covers them', async () => {
+    const { store, sm } = newTestStore()
+    const remote = newRemote([(await startServer(store)).url])
+    const spec = { key: '/s', recursive: true }
+    const live = new Collector(remote.watch({ ...spec, stream: true }))
+    await until(() => live.watcher.status === 'live', 'the first upstream to go live')
+    await store.put({ key: '/s/1', value: '1' })
+    await until(() => live.events.length === 1, 'the first event')
+    const once = new Collector(remote.watch(spec)) // a one-shot: joins
+    const fromNext = new Collector(remote.watch({ ...spec, sinceRevision: 2 })) // covered: joins
+    expect([once.watcher.status, fromNext.watcher.status]).toEqual(['live', 'live'])
+    const fromPast = new Collector(remote.watch({ ...spec, sinceRevision: 1 })) // before it: its own
+    expect([remote.upstreamCount, sm.watcherCount]).toEqual([2, 1])
+    await store.put({ key: '/s/2', value: '2' })
+    await until(() => once.watcher.status === 'done' && fromPast.watcher.status === 'done', 'the one-shots')
+    await until(() => fromNext.watcher.status === 'done', 'the one-shot from 2')
+    expect([live.revisions, once.revisions, fromNext.revisions, fromPast.revisions]).toEqual([
+      [1, 2],
+      [2],
+      [2],
+      [1],
+    ])
+    live.watcher.cancel()
+    await until(() => remote.upstreamCount === 0 && sm.watcherCount === 0, 'every upstream to close')
+  })
+
+  it('lastChange says whether a watch from a revision would have seen anything, judged linearizably', async () => {
+    const { store } = newTestStore()
+    const remote = newRemote([(await startServer(store)).url])
+    await store.put({ key: '/c/a', value: '1' })
+    await store.put({ key: '/x', value: '2' })
+    await store.put({ key: '/c/_hidden', value: '3' })
+    const spec = { key: '/c', recursive: true, includeHidden: false }
+    expect(await remote.lastChange(spec, 1)).toEqual({ revision: 3, lastRevision: 1 })
+    expect(await remote.lastChange(spec, 2)).toEqual({ revision: 3, lastRevision: 0 })
+    expect(await remote.lastChange({ ...spec, includeHidden: true }, 2)).toEqual({
+      revision: 3,
+      lastRevision: 3,
+    })
+    expect(await remote.lastChange(spec, 9)).toEqual({ revision: 3, lastRevision: 0 })
+    expect(remote.knownRevision).toBe(3)
+  })
+
+  it('lastChange from a compacted revision is KV_EVENT_INDEX_CLEARED, as a watch from there', async () => {
+    const sm = new KvStateMachine({ historyRevisionsMax: 2 })
+    const store = new LocalKvStore(sm)
+    const remote = newRemote([(await startServer(store)).url])
+    for (const value of ['1', '2', '3', '4']) await store.put({ key: '/k', value })
+    const error = (await rejection(
+      remote.lastChange({ key: '/k', recursive: false, includeHidden: false }, 1),
+    )) as KvError
+    expect([error.code, error.oldestIndex]).toEqual(['KV_EVENT_INDEX_CLEARED', 3])
+  })
+
   it('a consumer that does not take is cancelled as too slow; the others sharing its upstream go on', async () => {
     const { store } = newTestStore()
     const remote = newRemote([(await startServer(store)).url], { watcherEventsMax: 4 })
@@ -615,6 +669,67 @@ describe('watches across server loss', () => {
     expect(watcher.error?.code).toBe('KV_WATCHER_CLEARED')
     expect(watcher.error?.message).toContain('no store server served the watch for 200 ms')
     expect(remote.upstreamCount).toBe(0)
+  })
+})
+
+describe("forward (a client agent sending another surface's request)", () => {
+  const rangeOf = (key: string, idempotent: boolean) => ({
+    method: 'POST',
+    path: '/_cairn/store/v1/range',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ key }),
+    idempotent,
+  })
+
+  it("answers with the server's whole reply, after moving past a server that refuses connections", async () => {
+    const { store } = newTestStore()
+    await store.put({ key: '/f', value: 'v' })
+    const live = await startServer(store)
+    const remote = newRemote([await deadUrl(), live.url])
+    const answer = await remote.forward(rangeOf('/f', false))
+    expect([answer.statusCode, answer.server]).toEqual([200, live.url])
+    expect(JSON.parse(answer.body.toString()).kvs[0].value).toBe('v')
+  })
+
+  it('moves on after a server says it did not propose (X-Cairn-Error-Code), even for a write', async () => {
+    const { store } = newTestStore()
+    let refused = 0
+    const noLeader = await startRawServer((_req, res) => {
+      refused++
+      res.writeHead(500, { 'content-type': 'application/json', 'x-cairn-error-code': 'RAFT_NO_LEADER' })
+      res.end('{"errorCode":300}')
+    })
+    const live = await startServer(store)
+    const remote = newRemote([noLeader, live.url])
+    const answer = await remote.forward(rangeOf('/f', false))
+    expect([answer.statusCode, answer.server, refused]).toEqual([200, live.url, 1])
+  })
+
+  it('a non-idempotent request whose connection broke fails clearly; an idempotent one moves on', async () => {
+    const { store } = newTestStore()
+    let cut = 0
+    const cutter = await startRawServer((req) => {
+      cut++
+      req.socket.destroy()
+    })
+    const live = await startServer(store)
+    const remote = newRemote([cutter, live.url])
+    const error = (await rejection(remote.forward(rangeOf('/f', false)))) as CairnError
+    expect(error.code).toBe('RAFT_REQUEST_TIMEOUT')
+    expect(error.message).toContain('may or may not be applied')
+    const answer = await remote.forward(rangeOf('/f', true))
+    expect(answer.statusCode).toBe(200)
+    expect(cut).toBeGreaterThanOrEqual(1)
+  })
+
+  it('returns the last answer when every server answered 5xx to an idempotent request', async () => {
+    const failing = await startRawServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' })
+      res.end('busy')
+    })
+    const remote = newRemote([failing], { attemptsMax: 3 })
+    const answer = await remote.forward(rangeOf('/f', true))
+    expect([answer.statusCode, answer.body.toString()]).toEqual([503, 'busy'])
   })
 })
 

@@ -44,7 +44,7 @@
  * is syncing or live; an upstream is registered exactly while it has watchers; after close() no
  * call is made and no timer or socket is left.
  */
-import { Pool } from 'undici'
+import { type Dispatcher, Pool } from 'undici'
 import { CairnError, type ErrorCode, isCairnError } from '../errors.ts'
 import type { KvEvent } from './events.ts'
 import { normalizeKey } from './key-path.ts'
@@ -71,8 +71,9 @@ import {
   readJson,
   systemRemoteClock,
 } from './remote-watch.ts'
-import { errorOfBody, storeApiPrefix } from './store-wire.ts'
+import { errorCodeHeader, errorOfBody, storeApiPrefix } from './store-wire.ts'
 import type { WatchRequest } from './watch-hub.ts'
+import type { LastChange, WatchSpec } from './watch-match.ts'
 import { Watcher, type WatcherOwner } from './watcher.ts'
 
 export { type RemoteClock, systemRemoteClock } from './remote-watch.ts'
@@ -135,6 +136,25 @@ export interface RemoteKvStoreOptions {
 }
 
 type CallKind = 'read' | 'write'
+
+/** One HTTP request of another surface, sent to the servers as is (RemoteKvStore.forward). */
+export interface ForwardRequest {
+  method: string
+  /** Path and query, as the client sent them: `/v2/keys/a?recursive=true`. */
+  path: string
+  headers?: Record<string, string>
+  body?: string | Buffer | undefined
+  /** Sending it twice is harmless (GET, HEAD): any failure may move it to another server. */
+  idempotent: boolean
+}
+
+export interface ForwardAnswer {
+  statusCode: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+  /** The server that answered. */
+  server: string
+}
 
 interface Server {
   readonly url: string
@@ -253,6 +273,55 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
     return answer.lease ?? undefined
   }
 
+  async lastChange(spec: WatchSpec, sinceRevision: number, options?: ReadOptions): Promise<LastChange> {
+    const body = { ...spec, sinceRevision, ...(options?.serializable === undefined ? {} : options) }
+    return this.#observe(await this.#call<LastChange>('changes', body, 'read'))
+  }
+
+  /**
+   * Sends one HTTP request of another surface (a client agent's /v2 forwarding) to the servers,
+   * over the same pooled connections as the store calls, and gives back the whole answer. It moves
+   * to the next server on the same rules as a store call: always when nothing was sent or the
+   * server says it did not propose it (the X-Cairn-Error-Code header), and for an idempotent
+   * request also when the connection broke, no answer came in time, or the server answered 5xx.
+   * When no server gave a usable answer, the last answer is returned, else the call's error.
+   */
+  async forward(req: ForwardRequest): Promise<ForwardAnswer> {
+    const kind: CallKind = req.idempotent ? 'read' : 'write'
+    let last: Error | undefined
+    let fallback: ForwardAnswer | undefined
+    let reached = false
+    for (let attempt = 0; attempt < this.#limits.attemptsMax; attempt++) {
+      if (this.#closed) throw new CairnError('RAFT_STOPPED', 'the remote store is closed')
+      if (attempt > 0 && attempt % this.#servers.length === 0) await this.#delay(this.#limits.retryDelayMs)
+      const index = this.#current
+      const server = this.#servers[index] as Server
+      let answer: ForwardAnswer
+      try {
+        answer = await this.#forwardOnce(server, req)
+      } catch (error) {
+        const outcome = this.#failureOf(error)
+        this.#checkRetry(outcome, kind, server.url, req.path)
+        reached ||= outcome.kind !== 'notSent'
+        last = outcome.error
+        this.#failed(index)
+        continue
+      }
+      reached = true
+      const code = String(answer.headers[errorCodeHeader] ?? '') as ErrorCode
+      const retry =
+        notProposedCodes.has(code) ||
+        (req.idempotent && (answer.statusCode >= 500 || unavailableCodes.has(code)))
+      if (!retry) return answer
+      fallback = answer
+      this.#failed(index)
+    }
+    if (fallback !== undefined) return fallback
+    if (reached) throw last as Error
+    const detail = `no store server answered (${this.#servers.map((s) => s.url).join(', ')}): ${last?.message}`
+    throw new CairnError('RAFT_NO_LEADER', detail, { cause: last })
+  }
+
   watch(req: WatchRequest): Watcher {
     const known = this.#known
     if (this.#closed) throw new KvError('KV_WATCHER_CLEARED', 'the remote store is closed', known)
@@ -266,9 +335,13 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
       stream: req.stream === true,
     }
     const from = req.sinceRevision !== undefined && req.sinceRevision > 0 ? req.sinceRevision : 0
-    const shareKey =
-      spec.stream && from === 0 ? `${spec.key}\n${spec.recursive}\n${spec.includeHidden}` : undefined
-    let upstream = shareKey === undefined ? undefined : this.#shared.get(shareKey)
+    // Every watch with the same key, recursive and includeHidden may share one upstream stream
+    // (one-shots end locally, with their first event): a live watch joins any; a watch from a
+    // revision joins one that will surely deliver everything from there (joinRevision), and not one
+    // still waiting for its first answer from a past revision, which may yet be refused as compacted.
+    const shareKey = `${spec.key}\n${spec.recursive}\n${spec.includeHidden}`
+    let upstream = this.#shared.get(shareKey)
+    if (upstream !== undefined && !joinable(upstream, from)) upstream = undefined
     if (upstream === undefined) {
       if (this.#upstreams.size >= this.#limits.watchStreamsMax) {
         throw new KvError(
@@ -277,9 +350,10 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
           known,
         )
       }
-      upstream = new RemoteWatch(this.#host, spec, from, shareKey)
+      const shared = !this.#shared.has(shareKey)
+      upstream = new RemoteWatch(this.#host, { ...spec, stream: true }, from, shared ? shareKey : undefined)
       this.#upstreams.add(upstream)
-      if (shareKey !== undefined) this.#shared.set(shareKey, upstream)
+      if (shared) this.#shared.set(shareKey, upstream)
       upstream.start()
     }
     const sinceRevision = from > 0 ? from : Math.max(known + 1, upstream.joinRevision)
@@ -386,6 +460,45 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
     if (outcome.final === true) throw new KvError('KV_VALUE_TOO_LARGE', `${url} ${outcome.why}`, this.#known)
   }
 
+  async #forwardOnce(server: Server, req: ForwardRequest): Promise<ForwardAnswer> {
+    const response = await server.pool.request({
+      path: req.path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: req.headers,
+      body: req.body,
+      headersTimeout: this.#requestTimeoutMs,
+      bodyTimeout: this.#requestTimeoutMs,
+    })
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length
+      if (size > this.#limits.responseBytesMax) throw new AnswerTooLargeError(this.#limits.responseBytesMax)
+      chunks.push(chunk as Buffer)
+    }
+    const index = Number(response.headers['x-etcd-index'])
+    if (Number.isSafeInteger(index)) this.#host.observed(index)
+    return {
+      statusCode: response.statusCode,
+      headers: response.headers,
+      body: Buffer.concat(chunks),
+      server: server.url,
+    }
+  }
+
+  /** What a thrown request error means for a retry. */
+  #failureOf(error: unknown): Exclude<Attempt, { kind: 'ok' }> {
+    const cause = error as Error & { code?: string }
+    if (cause instanceof AnswerTooLargeError) {
+      const why = `answered more than responseBytesMax (${this.#limits.responseBytesMax} bytes)`
+      return { kind: 'lost', error: cause, why, final: true }
+    }
+    if (cause.code === 'UND_ERR_HEADERS_TIMEOUT' || cause.code === 'UND_ERR_BODY_TIMEOUT')
+      return { kind: 'lost', error: cause, why: `gave no answer within ${this.#requestTimeoutMs} ms` }
+    if (cause.code !== undefined && notSentCodes.has(cause.code)) return { kind: 'notSent', error: cause }
+    return { kind: 'lost', error: cause, why: `failed (${cause.code ?? cause.message})` }
+  }
+
   async #attempt(server: Server, path: string, body: unknown): Promise<Attempt> {
     try {
       // undici's own timers, not an abort signal: aborting makes undici open a spare connection
@@ -408,21 +521,18 @@ export class RemoteKvStore implements KvStore, WatcherOwner {
       )
       return { kind: 'answered', error, retry: retryOf(error, status) }
     } catch (error) {
-      const cause = error as Error & { code?: string }
-      if (cause instanceof AnswerTooLargeError) {
-        const why = `answered more than responseBytesMax (${this.#limits.responseBytesMax} bytes)`
-        return { kind: 'lost', error: cause, why, final: true }
-      }
-      if (cause.code === 'UND_ERR_HEADERS_TIMEOUT' || cause.code === 'UND_ERR_BODY_TIMEOUT')
-        return { kind: 'lost', error: cause, why: `gave no answer within ${this.#requestTimeoutMs} ms` }
-      if (cause.code !== undefined && notSentCodes.has(cause.code)) return { kind: 'notSent', error: cause }
-      return { kind: 'lost', error: cause, why: `failed (${cause.code ?? cause.message})` }
+      return this.#failureOf(error)
     }
   }
 
   #delay(ms: number): Promise<void> {
     return new Promise((resolve) => this.#clock.setTimeout(resolve, ms))
   }
+}
+
+function joinable(upstream: RemoteWatch, from: number): boolean {
+  if (!upstream.live && upstream.startedFrom > 0) return false // its first answer may be "compacted"
+  return from === 0 || (upstream.joinRevision > 0 && from >= upstream.joinRevision)
 }
 
 function retryOf(error: Error, status: number): 'any' | 'reads' | 'none' {

@@ -123,12 +123,24 @@ export class RemoteWatch {
   #yielded = false
   #body: Dispatcher.ResponseData['body'] | undefined
   #closed = false
+  readonly #startedFrom: number
 
   constructor(host: RemoteWatchHost, spec: RemoteWatchSpec, sinceRevision: number, shareKey?: string) {
     this.#host = host
     this.spec = spec
     this.shareKey = shareKey
     this.#next = sinceRevision
+    this.#startedFrom = sinceRevision
+  }
+
+  /** The revision it was asked to start from (0: the server's next one). */
+  get startedFrom(): number {
+    return this.#startedFrom
+  }
+
+  /** The current stream caught up with the server's head (its watchers are live). */
+  get live(): boolean {
+    return this.#live
   }
 
   /** The first revision a watcher joining now is sure to get whole (0: not known yet). */
@@ -338,7 +350,11 @@ export class RemoteWatch {
         return
       case 'live':
         this.#live = true
-        for (const watcher of this.#watchers) if (watcher.status === 'syncing') watcher.setStatus('live')
+        for (const watcher of [...this.#watchers]) {
+          if (watcher.status !== 'syncing') continue
+          watcher.setStatus('live')
+          watcher.notify() // a consumer may wait for the upstream's confirmation (etcd-v2 forwarding)
+        }
         return
       case 'heartbeat':
         this.#host.observed(line.revision)

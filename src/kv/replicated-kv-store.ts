@@ -23,6 +23,7 @@ import type {
 } from './mvcc.ts'
 import type { ReplicatedStore } from './replicated-store.ts'
 import type { WatchRequest } from './watch-hub.ts'
+import type { LastChange, WatchSpec } from './watch-match.ts'
 import type { Watcher } from './watcher.ts'
 
 export class ReplicatedKvStore implements KvStore {
@@ -74,6 +75,11 @@ export class ReplicatedKvStore implements KvStore {
   async leaseTimeToLive(id: number, options?: ReadOptions): Promise<LeaseInfo | undefined> {
     if (options?.serializable !== true) await this.#store.readBarrier()
     return this.#store.stateMachine.lease(id)
+  }
+
+  async lastChange(spec: WatchSpec, sinceRevision: number, options?: ReadOptions): Promise<LastChange> {
+    if (options?.serializable !== true) await this.#store.readBarrier()
+    return this.#store.stateMachine.lastChange(spec, sinceRevision)
   }
 
   watch(req: WatchRequest): Watcher {

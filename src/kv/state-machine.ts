@@ -31,6 +31,7 @@ import {
 } from './commands.ts'
 import { executeCommand } from './execute.ts'
 import { History } from './history.ts'
+import { normalizeKey } from './key-path.ts'
 import { Keyspace, type KvNode } from './keyspace.ts'
 import { KvError } from './kv-error.ts'
 import type { LeaseInfo } from './leases.ts'
@@ -48,6 +49,7 @@ import {
 import type { V2Result } from './v2-node.ts'
 import { type V2GetOptions, v2Get } from './v2-store.ts'
 import { WatchHub, type WatchRequest } from './watch-hub.ts'
+import { type LastChange, type WatchSpec, watchMatches } from './watch-match.ts'
 import type { Watcher } from './watcher.ts'
 
 export type ApplyResult =
@@ -203,6 +205,20 @@ export class KvStateMachine implements StateMachine {
   /** Registers a watcher (throws KvError: 401 for a compacted revision, or a limit). */
   watch(req: WatchRequest): Watcher {
     return this.#hub.watch(req)
+  }
+
+  /**
+   * What a watch on `spec` from `sinceRevision` would have reported so far: the newest matching
+   * revision in [sinceRevision, revision] (0: none), and the store revision it was judged at.
+   * Throws KV_EVENT_INDEX_CLEARED when `sinceRevision` is compacted, as such a watch would.
+   */
+  lastChange(spec: WatchSpec, sinceRevision: number): LastChange {
+    const revision = this.revision
+    const watched = { ...spec, key: normalizeKey(spec.key, revision) }
+    const since = Math.max(1, sinceRevision)
+    if (since <= revision) this.#history.checkAvailable(since, revision)
+    const lastRevision = this.#history.lastMatching(since, (event) => watchMatches(watched, event))
+    return { revision, lastRevision }
   }
 
   /** Cancels every watcher; apply and reads keep working. */

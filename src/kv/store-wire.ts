@@ -39,6 +39,13 @@ export interface ErrorBody {
   oldestIndex?: number
 }
 
+/**
+ * Set by a server on an error reply of any surface whose failure is one of the catalogue's Raft
+ * errors (its code, e.g. RAFT_NO_LEADER), so a client agent forwarding the request knows whether
+ * another server may take it (RemoteKvStore.forward).
+ */
+export const errorCodeHeader = 'x-cairn-error-code'
+
 export interface EventWire {
   action: V2WriteAction
   revision: number

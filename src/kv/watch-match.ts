@@ -23,6 +23,14 @@ export interface WatchSpec {
   includeHidden: boolean
 }
 
+/** What a watch from some revision would have reported so far (KvStore.lastChange). */
+export interface LastChange {
+  /** The store revision the answer was judged at. */
+  revision: number
+  /** The newest matching event's revision at or after the asked one; 0: none. */
+  lastRevision: number
+}
+
 export function watchMatches(spec: WatchSpec, event: KvEvent): boolean {
   if (event.refresh) return false
   const key = event.key

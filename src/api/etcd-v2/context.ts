@@ -8,6 +8,8 @@
  * its size never exceeds limits.watchesOpenMax.
  */
 import type { FastifyReply } from 'fastify'
+import { isCairnError } from '../../errors.ts'
+import { errorCodeHeader } from '../../kv/store-wire.ts'
 import type { EtcdV2Deps } from './deps.ts'
 import { isUnexpected, v2ErrorReply } from './errors.ts'
 import { errorHeaders, keyHeaders } from './headers.ts'
@@ -52,6 +54,8 @@ export class V2Context {
     if (isUnexpected(error)) reply.log.error({ err: error }, 'etcd v2: unexpected error')
     const { status, body } = v2ErrorReply(error)
     const headers = errorHeaders(this.deps.clusterId, body.index)
+    // Which Raft error it was, for a client agent forwarding the request (may another server take it?).
+    if (isCairnError(error)) headers[errorCodeHeader] = error.code
     return reply
       .code(status)
       .headers(headers)

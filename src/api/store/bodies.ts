@@ -27,6 +27,7 @@ import type {
   TxnRequest,
 } from '../../kv/mvcc.ts'
 import type { WatchRequest } from '../../kv/watch-hub.ts'
+import type { WatchSpec } from '../../kv/watch-match.ts'
 
 const rangeFields = ['key', 'rangeEnd', 'limit', 'countOnly', 'keysOnly'] as const
 const putFields = ['key', 'value', 'lease', 'prevKv'] as const
@@ -206,6 +207,27 @@ export function readLeaseIdBody(body: unknown, where: string): number {
 export function readLeaseTtlBody(body: unknown): { id: number; options: ReadOptions } {
   const f = new Fields(body, 'lease/ttl', ['id', 'serializable'])
   return { id: f.integer('id'), options: readOptionsOf(f) }
+}
+
+/** POST changes: the watch's key, recursive, includeHidden, and sinceRevision (KvStore.lastChange). */
+export function readChangesBody(body: unknown): {
+  spec: WatchSpec
+  sinceRevision: number
+  options: ReadOptions
+} {
+  const f = new Fields(body, 'changes', [
+    'key',
+    'recursive',
+    'includeHidden',
+    'sinceRevision',
+    'serializable',
+  ])
+  const spec: WatchSpec = {
+    key: f.string('key'),
+    recursive: f.optionalBoolean('recursive') ?? false,
+    includeHidden: f.optionalBoolean('includeHidden') ?? false,
+  }
+  return { spec, sinceRevision: f.integer('sinceRevision'), options: readOptionsOf(f) }
 }
 
 /** Digits of a revision in a query (Number.MAX_SAFE_INTEGER has 16). */

@@ -4,6 +4,7 @@
  *
  *   POST /_cairn/store/v1/range | put | delete | txn                 JSON request → JSON result
  *   POST /_cairn/store/v1/lease/grant | keepalive | revoke | ttl
+ *   POST /_cairn/store/v1/changes      {key, recursive, includeHidden, sinceRevision} → {revision, lastRevision}
  *   GET  /_cairn/store/v1/watch?key=&recursive=&includeHidden=&stream=&sinceRevision=   NDJSON
  *
  * Bodies are the request objects of mvcc.ts / lease-ops.ts (plus `serializable` for reads),
@@ -23,6 +24,7 @@ import { KvError } from '../../kv/kv-error.ts'
 import type { KvStore } from '../../kv/kv-store.ts'
 import { errorBodyOf, storeApiPrefix } from '../../kv/store-wire.ts'
 import {
+  readChangesBody,
   readDeleteBody,
   readLeaseGrantBody,
   readLeaseIdBody,
@@ -88,6 +90,10 @@ function registerRoutes(scope: FastifyInstance, store: KvStore, bodyLimit: numbe
   post('/lease/grant', (body) => store.leaseGrant(readLeaseGrantBody(body)))
   post('/lease/keepalive', (body) => store.leaseKeepAlive(readLeaseIdBody(body, 'lease/keepalive')))
   post('/lease/revoke', (body) => store.leaseRevoke(readLeaseIdBody(body, 'lease/revoke')))
+  post('/changes', (body) => {
+    const { spec, sinceRevision, options } = readChangesBody(body)
+    return store.lastChange(spec, sinceRevision, options)
+  })
   post('/lease/ttl', async (body) => {
     const { id, options } = readLeaseTtlBody(body)
     return { lease: (await store.leaseTimeToLive(id, options)) ?? null }
