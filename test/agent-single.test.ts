@@ -125,6 +125,14 @@ describe('cairn agent flags', () => {
 
   it.each([
     [['agent', '--name', 'a', '--data-dir', neverCreated], 'pass --server'],
+    [['agent', '--server', '--join', 'h:1', '--name', 'a', '--data-dir', neverCreated], '--join is for client agents'],
+    [
+      ['agent', '--join', 'h:1', '--name', 'a', '--data-dir', neverCreated, '--peer-addr', 'h:2'],
+      '--peer-addr is for server members',
+    ],
+    [['agent', '--join', 'h', '--name', 'a', '--data-dir', neverCreated], '--join: "h" is not host:port'],
+    [['agent', '--join', ' , ', '--name', 'a', '--data-dir', neverCreated], '--join: no server given'],
+    [['agent', '--join', 'h:1', '--data-dir', neverCreated], '--name is required'],
     [['agent', '--server', '--data-dir', neverCreated], '--name is required'],
     [['agent', '--server', '--name', 'a'], '--data-dir is required'],
     [

@@ -27,10 +27,32 @@ export interface HostPort {
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof logLevels)[number]
 
-export interface ServerAgentConfig {
+/** What every agent has, server or client: its name, data, local endpoint, DNS, machine and checks. */
+export interface LocalAgentConfig {
   name: string
   dataDir: string
   clientAddr: HostPort
+  logLevel: LogLevel
+  /** The DNS front end; undefined with `--dns-addr off`. Port 0 picks a free port (tests). */
+  dnsAddr: HostPort | undefined
+  dnsDomain: string
+  dnsOnlyPassing: boolean
+  datacenter: string
+  /** This machine's address in the catalog (node Address; the default for its services). */
+  advertiseAddr: string
+  /** `--metadata region=eu,zone=eu-1a`: the node's Meta, used by DNS TXT, filters and placement. */
+  metadata: Record<string, string>
+  machineTtlMs: number
+  enableScriptChecks: boolean
+}
+
+/** `cairn agent --join`: a client agent (client-agent.ts). */
+export interface ClientAgentConfig extends LocalAgentConfig {
+  /** The servers' client URLs, `http://host:port`, in the order they are tried. */
+  join: string[]
+}
+
+export interface ServerAgentConfig extends LocalAgentConfig {
   /** Where the peer listener binds. */
   peerAddr: HostPort
   /** The URL other members dial to reach this one (from --initial-cluster, else from --peer-addr). */
@@ -46,20 +68,8 @@ export interface ServerAgentConfig {
   /** The watch history window (KvConfig.historyRevisionsMax / historyBytesMax). */
   historyRevisions: number
   historyBytes: number
-  logLevel: LogLevel
   /** Deliberate bugs for the jepsen-like harness to catch (never in production; docs/agent.md). */
   plantedBugs: ServerPlantedBug[]
-  /** The DNS front end; undefined with `--dns-addr off`. Port 0 picks a free port (tests). */
-  dnsAddr: HostPort | undefined
-  dnsDomain: string
-  dnsOnlyPassing: boolean
-  datacenter: string
-  /** This machine's address in the catalog (node Address; the default for its services). */
-  advertiseAddr: string
-  /** `--metadata region=eu,zone=eu-1a`: the node's Meta, used by DNS TXT, filters and placement. */
-  metadata: Record<string, string>
-  machineTtlMs: number
-  enableScriptChecks: boolean
 }
 
 /**
@@ -94,7 +104,23 @@ export interface ServerAgentFlags {
   metadata?: string | undefined
   machineTtl?: string | undefined
   enableScriptChecks?: boolean | undefined
+  join?: string | undefined
 }
+
+/** Flags that only a server member takes (a client agent refuses them). */
+const serverOnlyFlags = [
+  ['peerAddr', '--peer-addr'],
+  ['initialCluster', '--initial-cluster'],
+  ['initialClusterState', '--initial-cluster-state'],
+  ['initialClusterToken', '--initial-cluster-token'],
+  ['clusterId', '--cluster-id'],
+  ['heartbeatInterval', '--heartbeat-interval'],
+  ['electionTimeout', '--election-timeout'],
+  ['snapshotCount', '--snapshot-count'],
+  ['historyRevisions', '--history-revisions'],
+  ['historyBytes', '--history-bytes'],
+  ['plantedBug', '--planted-bug'],
+] as const
 
 export const agentDefaults = {
   clientAddr: '127.0.0.1:4001',
@@ -131,18 +157,16 @@ export const agentLimits = {
   metadataPairsMax: 64,
   metadataKeyBytesMax: 128,
   metadataValueBytesMax: 512,
+  /** Servers a client agent may be given with --join. */
+  joinServersMax: 32,
 } as const
 
 const memberNameRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 
 export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfig {
-  const name = required(flags.name, '--name')
-  if (!memberNameRe.test(name)) {
-    invalid(`--name: "${name}" is not a member name (letters, digits, . _ -; at most 63)`)
-  }
-  const dataDir = required(flags.dataDir, '--data-dir')
-  if (Buffer.byteLength(dataDir) > agentLimits.dataDirBytesMax) invalid('--data-dir: path too long')
-  const clientAddr = hostPort(flags.clientAddr ?? agentDefaults.clientAddr, '--client-addr')
+  if (flags.join !== undefined) invalid('--join is for client agents: leave out --server')
+  const local = parseLocalFlags(flags)
+  const { name, clientAddr } = local
   const peerAddr = hostPort(flags.peerAddr ?? agentDefaults.peerAddr, '--peer-addr')
   const state = flags.initialClusterState ?? agentDefaults.initialClusterState
   if (state !== 'new' && state !== 'existing') {
@@ -197,16 +221,73 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     1,
     agentLimits.historyBytesMax,
   )
-  const logLevel = flags.logLevel ?? agentDefaults.logLevel
-  if (!(logLevels as readonly string[]).includes(logLevel)) {
-    invalid(`--log-level: "${logLevel}" (want one of ${logLevels.join(', ')})`)
-  }
   const plantedBugs = (flags.plantedBug ?? []).map((bug) => {
     if (!(serverPlantedBugs as readonly string[]).includes(bug)) {
       invalid(`--planted-bug: "${bug}" (want one of ${serverPlantedBugs.join(', ')})`)
     }
     return bug as ServerPlantedBug
   })
+  return {
+    ...local,
+    clientAddr,
+    peerAddr,
+    peerUrl: listed?.peerUrl ?? ownUrl,
+    initialCluster,
+    initialClusterState: state,
+    initialClusterToken: token,
+    clusterId: clusterIdFlag,
+    heartbeatIntervalMs,
+    electionTimeoutMs,
+    snapshotCount,
+    historyRevisions,
+    historyBytes,
+    plantedBugs,
+  }
+}
+
+/**
+ * `cairn agent --join h1:4001,h2:4001 ...` (no --server): the local flags, and the servers' client
+ * addresses (host:port, or http:// URLs). Server-only flags are refused, naming the flag.
+ */
+export function parseClientAgentFlags(flags: ServerAgentFlags): ClientAgentConfig {
+  for (const [field, flag] of serverOnlyFlags) {
+    if (flags[field] !== undefined)
+      invalid(`${flag} is for server members (--server); a client agent takes --join`)
+  }
+  const local = parseLocalFlags(flags)
+  const list = required(flags.join, '--join')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+  if (list.length === 0) invalid('--join: no server given')
+  if (list.length > agentLimits.joinServersMax)
+    invalid(`--join: more than ${agentLimits.joinServersMax} servers`)
+  const join = list.map((item) => {
+    if (/^https?:\/\//.test(item)) {
+      try {
+        const url = new URL(item)
+        if (url.pathname === '/' && url.search === '') return url.origin
+      } catch {}
+      invalid(`--join: "${item}" is not host:port or http://host:port`)
+    }
+    const { host, port } = hostPort(item, '--join')
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  })
+  return { ...local, join }
+}
+
+function parseLocalFlags(flags: ServerAgentFlags): LocalAgentConfig {
+  const name = required(flags.name, '--name')
+  if (!memberNameRe.test(name)) {
+    invalid(`--name: "${name}" is not a member name (letters, digits, . _ -; at most 63)`)
+  }
+  const dataDir = required(flags.dataDir, '--data-dir')
+  if (Buffer.byteLength(dataDir) > agentLimits.dataDirBytesMax) invalid('--data-dir: path too long')
+  const clientAddr = hostPort(flags.clientAddr ?? agentDefaults.clientAddr, '--client-addr')
+  const logLevel = flags.logLevel ?? agentDefaults.logLevel
+  if (!(logLevels as readonly string[]).includes(logLevel)) {
+    invalid(`--log-level: "${logLevel}" (want one of ${logLevels.join(', ')})`)
+  }
   const dnsAddrText = flags.dnsAddr ?? agentDefaults.dnsAddr
   const dnsAddr = dnsAddrText === 'off' ? undefined : listenAddr(dnsAddrText, '--dns-addr')
   const dnsDomain = (flags.dnsDomain ?? agentDefaults.dnsDomain).replace(/\.$/, '').toLowerCase()
@@ -226,6 +307,10 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     agentLimits.machineTtlMsMax,
   )
   return {
+    name,
+    dataDir,
+    clientAddr,
+    logLevel: logLevel as LogLevel,
     dnsAddr,
     dnsDomain,
     dnsOnlyPassing: flags.dnsOnlyPassing === true,
@@ -234,22 +319,6 @@ export function parseServerAgentFlags(flags: ServerAgentFlags): ServerAgentConfi
     metadata: parseMetadata(flags.metadata ?? ''),
     machineTtlMs,
     enableScriptChecks: flags.enableScriptChecks === true,
-    name,
-    dataDir,
-    clientAddr,
-    peerAddr,
-    peerUrl: listed?.peerUrl ?? ownUrl,
-    initialCluster,
-    initialClusterState: state,
-    initialClusterToken: token,
-    clusterId: clusterIdFlag,
-    heartbeatIntervalMs,
-    electionTimeoutMs,
-    snapshotCount,
-    historyRevisions,
-    historyBytes,
-    logLevel: logLevel as LogLevel,
-    plantedBugs,
   }
 }
 

@@ -333,7 +333,8 @@ function bootstrapOf(
   return { voters: founders.map((f) => ({ id: f.id, peerUrl: f.peerUrl })), state }
 }
 
-function buildHttp(log: AgentLogger): FastifyInstance {
+/** The agent's HTTP server (server and client agents alike). */
+export function buildHttp(log: AgentLogger): FastifyInstance {
   return Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -357,11 +358,12 @@ function hostPortOf(url: string): string {
   return url.replace(/^[a-z]+:\/\//, '').replace(/\/$/, '')
 }
 
-function delay(ms: number): Promise<void> {
+export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-function urlHost(host: string): string {
+/** A listen host as a URL host (a wildcard is reached on loopback). */
+export function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1'
   return host.includes(':') ? `[${host}]` : host
 }

@@ -94,6 +94,7 @@ export class CatalogState implements CatalogView {
   readonly #topics = new Map<string, number>()
   readonly #changed = new Set<string>()
   readonly #waiters = new Map<string, Set<Waiter>>()
+  readonly #reachedWaiters = new Set<Waiter>()
 
   /** The revision of the last change applied (the DNS cache's key). */
   get revision(): number {
@@ -117,6 +118,7 @@ export class CatalogState implements CatalogView {
     this.#revision = revision
     this.#loadedRevision = revision
     this.#wakeAll()
+    this.#wakeReached()
   }
 
   /** Applies one watch event (events arrive in revision order). */
@@ -135,6 +137,7 @@ export class CatalogState implements CatalogView {
 
   /** Ends a batch of whole revisions: stamps the changed topics and wakes their waiters. */
   flush(): void {
+    this.#wakeReached()
     if (this.#changed.size === 0) return
     const woken: Waiter[] = []
     for (const topic of this.#changed) {
@@ -184,6 +187,30 @@ export class CatalogState implements CatalogView {
       }
       signal.addEventListener('abort', done, { once: true })
     })
+  }
+
+  /**
+   * Resolves once the state has applied `revision` (or was loaded at or past it), or when
+   * `signal` aborts. Never rejects. A client agent's read barrier waits here.
+   */
+  reached(revision: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || this.#revision >= revision) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#reachedWaiters.delete(wake)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const wake = (): void => {
+        if (this.#revision >= revision) done()
+      }
+      this.#reachedWaiters.add(wake)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  #wakeReached(): void {
+    for (const wake of [...this.#reachedWaiters]) wake()
   }
 
   /** Waiting blocking queries, for metrics and tests. */

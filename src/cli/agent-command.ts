@@ -3,16 +3,19 @@
  *
  * Exit codes: 2 for bad flags (the reason on stderr, nothing started), 1 when the agent could not
  * start (port in use, unreadable data directory...) or did not stop cleanly, 0 after a graceful
- * stop. Client mode (`--join`, no `--server`) is a later layer and is refused with exit 2.
+ * stop. With --server it runs a server member (server-agent.ts); with --join and no --server, a
+ * client agent (client-agent.ts) that serves the same local endpoint from the servers.
  */
 import type { Command } from 'commander'
 import {
   agentDefaults,
   logLevels,
+  parseClientAgentFlags,
   parseServerAgentFlags,
   type ServerAgentFlags,
   serverPlantedBugs,
 } from '../agent/agent-config.ts'
+import { startClientAgent } from '../agent/client-agent.ts'
 import type { AgentLogger } from '../agent/logger.ts'
 import { createAgentLogger } from '../agent/logger.ts'
 import { startServerAgent } from '../agent/server-agent.ts'
@@ -24,8 +27,12 @@ const d = agentDefaults
 export function addAgentCommand(program: Command, version: string): void {
   program
     .command('agent')
-    .description('run a Cairn agent on this machine (today: a server member, --server)')
-    .option('--server', 'run as a server member: hold data and take part in Raft (required for now)')
+    .description('run a Cairn agent on this machine: a server member (--server) or a client agent (--join)')
+    .option('--server', 'run as a server member: hold data and take part in Raft')
+    .option(
+      '--join <servers>',
+      'run as a client agent of these servers, host:port,... (their --client-addr); not with --server',
+    )
     .option('--name <name>', "this member's name, unique in the cluster (letters, digits, . _ -)")
     .option('--data-dir <dir>', "directory for this member's data (created if missing)")
     .option('--client-addr <host:port>', `HTTP listener for clients (default ${d.clientAddr})`)
@@ -100,6 +107,10 @@ export function addAgentCommand(program: Command, version: string): void {
         'leadership over first) and exits 0. A restart needs the same --name, --data-dir,',
         '--initial-cluster and --initial-cluster-token. See docs/agent.md.',
         '',
+        'Example (a client agent on another machine):',
+        '  cairn agent --join 10.0.0.1:4001,10.0.0.2:4001,10.0.0.3:4001 --name web-7 \\',
+        '    --data-dir /var/lib/cairn --metadata region=eu,zone=eu-1a',
+        '',
         'Example (one member of three):',
         '  cairn agent --server --name n1 --data-dir /var/lib/cairn \\',
         '    --peer-addr 10.0.0.1:7001 \\',
@@ -112,12 +123,13 @@ export function addAgentCommand(program: Command, version: string): void {
 }
 
 async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version: string): Promise<number> {
-  if (flags.server !== true) {
+  if (flags.server !== true && flags.join === undefined) {
     process.stderr.write(
-      'cairn agent: pass --server: this release runs server members only (client agents that join servers with --join come with the catalog)\n',
+      'cairn agent: pass --server (a server member) or --join <servers> (a client agent)\n',
     )
     return 2
   }
+  if (flags.server !== true) return runClientAgent(flags, version)
   let config: ReturnType<typeof parseServerAgentFlags>
   try {
     config = parseServerAgentFlags(flags)
@@ -136,6 +148,27 @@ async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version:
     log.error({ err: error }, 'agent failed to start')
     process.stderr.write(`cairn agent: could not start: ${(error as Error).message}\n`)
     process.exit(1) // whatever half-started part is left must not keep the process alive
+  }
+}
+
+async function runClientAgent(flags: ServerAgentFlags, version: string): Promise<number> {
+  let config: ReturnType<typeof parseClientAgentFlags>
+  try {
+    config = parseClientAgentFlags(flags)
+  } catch (error) {
+    if (!isCairnError(error, 'CONFIG_INVALID')) throw error
+    process.stderr.write(`cairn agent: ${error.message}\n`)
+    return 2
+  }
+  const log = createAgentLogger(config.logLevel, config.name)
+  try {
+    const agent = await startClientAgent(config, log, version)
+    exitOnSignals(() => agent.stop(), log)
+    return 0
+  } catch (error) {
+    log.error({ err: error }, 'agent failed to start')
+    process.stderr.write(`cairn agent: could not start: ${(error as Error).message}\n`)
+    process.exit(1)
   }
 }
 

@@ -10,18 +10,21 @@
 import type { FastifyReply } from 'fastify'
 import { isCairnError } from '../../errors.ts'
 import { errorCodeHeader } from '../../kv/store-wire.ts'
+import type { WatchRequest } from '../../kv/watch-hub.ts'
+import type { Watcher } from '../../kv/watcher.ts'
 import type { EtcdV2Deps } from './deps.ts'
 import { isUnexpected, v2ErrorReply } from './errors.ts'
-import { errorHeaders, keyHeaders } from './headers.ts'
+import { errorHeaders, type HeaderMap, keyHeaders } from './headers.ts'
 import { type EtcdV2Limits, etcdV2LimitsDefault } from './limits.ts'
 import { StoreStats } from './store-stats.ts'
+import type { WatchServing } from './watch-route.ts'
 
 export interface OpenWatch {
   /** Ends the response (200 with what was written so far, as etcd on shutdown) and cancels the watcher. */
   finish(): void
 }
 
-export class V2Context {
+export class V2Context implements WatchServing {
   readonly deps: EtcdV2Deps
   readonly limits: EtcdV2Limits
   readonly clock: () => number
@@ -38,6 +41,18 @@ export class V2Context {
 
   get revision(): number {
     return this.deps.store.stateMachine.revision
+  }
+
+  countGet(ok: boolean): void {
+    this.stats.countGet(ok)
+  }
+
+  watch(req: WatchRequest): Watcher {
+    return this.deps.store.stateMachine.watch(req)
+  }
+
+  headersAt(index: number): HeaderMap {
+    return keyHeaders(this.deps.clusterId, index, this.deps.raftStatus())
   }
 
   /** A key reply: etcd's JSON with a trailing newline (Go's json.Encoder) and the key headers. */

@@ -14,7 +14,11 @@ export function clusterHeaders(clusterId: string): HeaderMap {
   return { 'X-Etcd-Cluster-ID': clusterId }
 }
 
-export function keyHeaders(clusterId: string, etcdIndex: number, raft: RaftStatusView): HeaderMap {
+export function keyHeaders(
+  clusterId: string,
+  etcdIndex: number,
+  raft: Pick<RaftStatusView, 'raftIndex' | 'term'>,
+): HeaderMap {
   return {
     'Content-Type': 'application/json',
     'X-Etcd-Cluster-ID': clusterId,

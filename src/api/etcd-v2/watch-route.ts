@@ -33,10 +33,11 @@ import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { KvEvent } from '../../kv/events.ts'
 import type { V2KeyRequest } from '../../kv/v2-request.ts'
+import type { WatchRequest } from '../../kv/watch-hub.ts'
 import type { Watcher } from '../../kv/watcher.ts'
-import type { OpenWatch, V2Context } from './context.ts'
+import type { OpenWatch } from './context.ts'
 import { V2LimitError } from './errors.ts'
-import { keyHeaders } from './headers.ts'
+import type { EtcdV2Limits } from './limits.ts'
 
 const watchesBySocket = new WeakMap<Socket, number>()
 
@@ -66,43 +67,77 @@ function eventLine(event: KvEvent): Buffer {
   return lastLine.bytes
 }
 
-export function serveWatch(
-  ctx: V2Context,
+/**
+ * What serving a watch needs from its surface: V2Context on a server; on a client agent, the
+ * forwarding surface (forward.ts), whose watches come from the servers through RemoteKvStore.
+ */
+export interface WatchServing {
+  readonly openWatches: Set<OpenWatch>
+  readonly limits: Pick<EtcdV2Limits, 'watchesOpenMax' | 'watchesPerConnectionMax'>
+  countGet(ok: boolean): void
+  sendError(reply: FastifyReply, error: unknown): FastifyReply
+  /** Registers the watcher; throws the store's typed error. */
+  watch(req: WatchRequest): Watcher
+  /**
+   * When present, the head is written only after it resolves (a client agent waits for the
+   * servers to accept the watch, so a compacted waitIndex is still an error reply); a rejection
+   * is answered as the error.
+   */
+  confirm?(watcher: Watcher): Promise<void>
+  /** The key headers of a watch that started at store revision `index`. */
+  headersAt(index: number): Record<string, string>
+}
+
+export async function serveWatch(
+  host: WatchServing,
   request: FastifyRequest,
   reply: FastifyReply,
   req: V2KeyRequest,
-): FastifyReply | undefined {
+): Promise<FastifyReply | undefined> {
   const socket = request.raw.socket
-  const onSocket = watchesBySocket.get(socket) ?? 0
   let watcher: Watcher
   try {
-    if (ctx.openWatches.size >= ctx.limits.watchesOpenMax) {
-      throw new V2LimitError('watchesOpenMax', `${ctx.openWatches.size} watches open`)
+    if (host.openWatches.size >= host.limits.watchesOpenMax) {
+      throw new V2LimitError('watchesOpenMax', `${host.openWatches.size} watches open`)
     }
-    if (onSocket >= ctx.limits.watchesPerConnectionMax) {
+    const onSocket = watchesBySocket.get(socket) ?? 0
+    if (onSocket >= host.limits.watchesPerConnectionMax) {
       throw new V2LimitError('watchesPerConnectionMax', `${onSocket} watches on this connection`)
     }
-    watcher = ctx.deps.store.stateMachine.watch({
+    watcher = host.watch({
       key: req.key,
       recursive: req.recursive,
       stream: req.stream,
       sinceRevision: req.waitIndex,
     })
   } catch (error) {
-    ctx.stats.countGet(false)
-    return ctx.sendError(reply, error)
+    host.countGet(false)
+    return host.sendError(reply, error)
   }
-  ctx.stats.countGet(true)
-  watchesBySocket.set(socket, onSocket + 1)
+  if (host.confirm !== undefined) {
+    try {
+      await host.confirm(watcher)
+    } catch (error) {
+      watcher.cancel()
+      host.countGet(false)
+      return host.sendError(reply, error)
+    }
+    if (request.raw.destroyed || socket.destroyed) {
+      watcher.cancel() // the client went while the servers confirmed
+      return undefined
+    }
+  }
+  host.countGet(true)
+  watchesBySocket.set(socket, (watchesBySocket.get(socket) ?? 0) + 1)
   reply.hijack()
   const res = reply.raw
-  res.writeHead(200, keyHeaders(ctx.deps.clusterId, watcher.startRevision, ctx.deps.raftStatus()))
+  res.writeHead(200, host.headersAt(watcher.startRevision))
   res.flushHeaders()
-  pumpWatch(ctx, watcher, res, socket)
+  pumpWatch(host, watcher, res, socket)
   return undefined
 }
 
-function pumpWatch(ctx: V2Context, watcher: Watcher, res: FastifyReply['raw'], socket: Socket): void {
+function pumpWatch(ctx: WatchServing, watcher: Watcher, res: FastifyReply['raw'], socket: Socket): void {
   let finished = false
   let paused = false
   const open: OpenWatch = {
