@@ -125,7 +125,10 @@ describe('cairn agent flags', () => {
 
   it.each([
     [['agent', '--name', 'a', '--data-dir', neverCreated], 'pass --server'],
-    [['agent', '--server', '--join', 'h:1', '--name', 'a', '--data-dir', neverCreated], '--join is for client agents'],
+    [
+      ['agent', '--server', '--join', 'h:1', '--name', 'a', '--data-dir', neverCreated],
+      '--join is for client agents',
+    ],
     [
       ['agent', '--join', 'h:1', '--name', 'a', '--data-dir', neverCreated, '--peer-addr', 'h:2'],
       '--peer-addr is for server members',
