@@ -87,7 +87,9 @@ async function startLocked(
 ): Promise<ClientAgent> {
   const remote = new RemoteKvStore({ servers: config.join })
   const catalog = new CatalogState()
-  const feed = startCatalogFeed(remote, catalog, (error) => log.error({ err: error }, 'catalog feed failed'))
+  const feed = startCatalogFeed(remote, catalog, (error) =>
+    log.warn({ err: error }, 'catalog not read from the servers; trying again'),
+  )
   const writer = new CatalogWriter(remote)
   const machine = new MachineLease({
     store: remote,

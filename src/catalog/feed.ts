@@ -10,14 +10,22 @@
  *
  * The store's reads are serializable (local): the feed follows this member's applied state, which
  * is what a watch on this member reports anyway.
+ *
+ * A load that fails (a client agent whose servers are all unreachable, at start or after its
+ * watch gave up) is tried again, from feedRetryMsMin doubling to feedRetryMsMax, until it works or
+ * the feed stops: the copy is never left without a watch for good. Each failure goes to onError.
  */
 import type { KvStore } from '../kv/kv-store.ts'
 import type { Watcher } from '../kv/watcher.ts'
 import { catalogPrefix, prefixRange } from './records.ts'
 import type { CatalogState } from './state.ts'
 
+/** First wait before loading again after a failed load; it doubles up to feedRetryMsMax. */
+export const feedRetryMsMin = 100
+export const feedRetryMsMax = 2_000
+
 export interface CatalogFeed {
-  /** Settles after the first load. */
+  /** Resolves after the first load (retried until it succeeds), or at stop(). Never rejects. */
   readonly ready: Promise<void>
   /** Times the feed had to read everything again after its watch was cancelled. */
   readonly reloads: number
@@ -33,6 +41,7 @@ export function startCatalogFeed(
   let stopped = false
   let reloads = 0
   let scheduled = false
+  let retry: { timer: NodeJS.Timeout; resolve: () => void } | undefined
 
   const drain = (): void => {
     scheduled = false
@@ -44,7 +53,24 @@ export function startCatalogFeed(
     }
     if (current.status === 'canceled' && !stopped) {
       reloads++
-      void load().catch(onError)
+      void loadUntilDone()
+    }
+  }
+
+  /** Loads, and on failure (no server answered: a client agent) tries again, backing off, until stopped. */
+  const loadUntilDone = async (): Promise<void> => {
+    for (let delayMs = feedRetryMsMin; !stopped; delayMs = Math.min(delayMs * 2, feedRetryMsMax)) {
+      try {
+        await load()
+        return
+      } catch (error) {
+        onError(error)
+      }
+      if (stopped) return
+      await new Promise<void>((resolve) => {
+        retry = { timer: setTimeout(resolve, delayMs), resolve }
+      })
+      retry = undefined
     }
   }
 
@@ -71,8 +97,7 @@ export function startCatalogFeed(
     drain()
   }
 
-  const ready = load()
-  ready.catch(onError)
+  const ready = loadUntilDone()
   return {
     ready,
     get reloads() {
@@ -80,6 +105,10 @@ export function startCatalogFeed(
     },
     stop() {
       stopped = true
+      if (retry !== undefined) {
+        clearTimeout(retry.timer)
+        retry.resolve()
+      }
       watcher?.cancel()
       watcher = undefined
     },

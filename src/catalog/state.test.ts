@@ -57,6 +57,44 @@ describe('CatalogState', () => {
     expect(state.nodes().map((n) => n.record.Node)).toEqual(['n1', 'n2'])
   })
 
+  it('a feed whose store cannot be read keeps trying, and follows it once it answers', async () => {
+    const store = new LocalKvStore()
+    const writer = new CatalogWriter(store)
+    await registerWeb(writer, 'n1', '10.0.0.1')
+    let refusals = 3
+    const errors: unknown[] = []
+    const flaky = {
+      range: (...args: Parameters<LocalKvStore['range']>) =>
+        refusals-- > 0 ? Promise.reject(new Error('no server answered')) : store.range(...args),
+      watch: (...args: Parameters<LocalKvStore['watch']>) => store.watch(...args),
+    }
+    const state = new CatalogState()
+    const feed = startCatalogFeed(flaky, state, (error) => errors.push(error))
+    await feed.ready
+    expect(errors).toHaveLength(3)
+    expect(state.serviceEntries('web')).toHaveLength(1)
+    await registerWeb(writer, 'n2', '10.0.0.2')
+    expect(state.serviceEntries('web')).toHaveLength(2)
+    feed.stop()
+  })
+
+  it('stop() ends a feed that is waiting to try again', async () => {
+    const state = new CatalogState()
+    const feed = startCatalogFeed(
+      {
+        range: () => Promise.reject(new Error('down')),
+        watch: () => {
+          throw new Error('unused')
+        },
+      },
+      state,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    feed.stop()
+    await feed.ready // resolves at stop
+    expect(state.revision).toBe(0)
+  })
+
   it('a state loaded after the writes equals one that followed them', async () => {
     const { store, state, feed, writer } = setup()
     await feed.ready
