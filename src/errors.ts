@@ -94,6 +94,9 @@ export const errorCatalogue = {
   SESSION_INVALID: 'the session request is invalid; nothing was changed',
   CONSUL_WRITE_CONTENDED:
     'a KV, session or txn write lost its compare to concurrent writes on the same keys too many times; nothing was changed',
+  // Scheduler unit files and names (src/scheduler): a refused unit changes nothing.
+  UNIT_INVALID: 'the unit file is invalid; nothing was changed',
+  UNIT_NAME_INVALID: 'the unit name (or brace expansion of names) is invalid',
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue

@@ -1,0 +1,383 @@
+/**
+ * Proves the unit file model key by key: every key of [Unit], [Service], [X-Fleet] and [X-Cairn] with
+ * its default, list resets, last-wins, specifier expansion for instances, templates checked as a
+ * sample instance, kept-as-metadata keys and sections, fleet's combination rules, the spread
+ * defaults; and that every refusal names file, line and key.
+ */
+import { describe, expect, it } from 'vitest'
+import { UnitFileError, UnitNameError } from './unit-error.ts'
+import { checkUnitTemplate, parseUnitFile } from './unit-file.ts'
+
+const minimal = '[Service]\nExecStart=/usr/bin/web\n'
+
+function parse(text: string, name = 'web.service') {
+  return parseUnitFile(text, { name })
+}
+
+function refusal(text: string, name = 'web@1.service'): UnitFileError {
+  try {
+    parseUnitFile(text, { name, file: 'units/web' })
+  } catch (error) {
+    expect(error).toBeInstanceOf(UnitFileError)
+    return error as UnitFileError
+  }
+  throw new Error('expected a refusal')
+}
+
+describe('unit file defaults', () => {
+  it('a minimal service has systemd and fleet defaults and no spread', () => {
+    const unit = parse(minimal)
+    expect(unit.name.name).toBe('web.service')
+    expect(unit.file).toBe('web.service')
+    expect(unit.unit).toEqual({
+      description: '',
+      documentation: [],
+      after: [],
+      before: [],
+      requires: [],
+      wants: [],
+    })
+    expect(unit.service).toEqual({
+      type: 'simple',
+      execStart: { argv: ['/usr/bin/web'], ignoreFailure: false, line: 2 },
+      execStartPre: [],
+      execStop: [],
+      environment: [],
+      environmentFiles: [],
+      workingDirectory: undefined,
+      user: undefined,
+      restart: 'no',
+      restartMs: 100,
+      timeoutStopMs: 90_000,
+    })
+    expect(unit.fleet).toEqual({
+      machineId: undefined,
+      machineOf: [],
+      machineMetadata: [],
+      conflicts: [],
+      global: false,
+      replaces: [],
+    })
+    expect(unit.spread).toBeUndefined()
+    expect(unit.options).toEqual([{ section: 'Service', name: 'ExecStart', value: '/usr/bin/web', line: 2 }])
+  })
+
+  it('an instance gets the default spread: region > zone > machine, skew 1, soft', () => {
+    const unit = parse(minimal, 'web@1.service')
+    expect(unit.spread).toEqual({
+      topology: ['region', 'zone', 'machine'],
+      maxSkew: [
+        { level: 'region', count: 1, mode: 'soft', line: 0 },
+        { level: 'zone', count: 1, mode: 'soft', line: 0 },
+        { level: 'machine', count: 1, mode: 'soft', line: 0 },
+      ],
+      caps: [],
+    })
+  })
+})
+
+describe('[Unit]', () => {
+  it('keeps Description (last wins) and the ordering lists as metadata', () => {
+    const unit = parse(`[Unit]
+Description=first
+Description=Web server %n
+Documentation=https://example.com/a man:web(8)
+After=network-online.target docker.service
+After=etcd.service
+Before=late.target
+Requires=docker.socket
+Wants=a.service
+Wants=
+Wants=b.service
+${minimal}`)
+    expect(unit.unit).toEqual({
+      description: 'Web server web.service',
+      documentation: ['https://example.com/a', 'man:web(8)'],
+      after: ['network-online.target', 'docker.service', 'etcd.service'],
+      before: ['late.target'],
+      requires: ['docker.socket'],
+      wants: ['b.service'],
+    })
+  })
+
+  it('keeps unknown [Unit] and [Service] keys, [Install] and X-* sections as ignored metadata', () => {
+    const unit = parse(
+      `[Unit]\nBindsTo=x.service\n${minimal}KillMode=process\n[Install]\nWantedBy=multi-user.target\n[X-Other]\nAnything=goes\n`,
+    )
+    expect(unit.ignored.map((o) => `${o.section}.${o.name}=${o.value}@${o.line}`)).toEqual([
+      'Unit.BindsTo=x.service@2',
+      'Service.KillMode=process@5',
+      'Install.WantedBy=multi-user.target@7',
+      'X-Other.Anything=goes@9',
+    ])
+  })
+})
+
+describe('[Service]', () => {
+  it('parses commands with quoting and the - prefix; ExecStartPre and ExecStop repeat', () => {
+    const unit = parse(`[Service]
+ExecStartPre=-/bin/rm -f /tmp/%p.sock
+ExecStartPre=/bin/echo "hello world" $HOME
+ExecStart=node server.js --port=\${PORT}
+ExecStop=/bin/kill -TERM $MAINPID
+ExecStop=/bin/sleep 1
+`)
+    expect(unit.service.execStartPre).toEqual([
+      { argv: ['/bin/rm', '-f', '/tmp/web.sock'], ignoreFailure: true, line: 2 },
+      { argv: ['/bin/echo', 'hello world', '$HOME'], ignoreFailure: false, line: 3 },
+    ])
+    expect(unit.service.execStart).toEqual({
+      argv: ['node', 'server.js', '--port=$' + '{PORT}'],
+      ignoreFailure: false,
+      line: 4,
+    })
+    expect(unit.service.execStop.map((c) => c.argv[0])).toEqual(['/bin/kill', '/bin/sleep'])
+  })
+
+  it('an empty ExecStart resets, so a drop-in style override leaves one', () => {
+    const unit = parse(
+      '[Service]\nExecStart=/bin/a\nExecStart=\nExecStart=/bin/b\nExecStartPre=/bin/x\nExecStartPre=\n',
+    )
+    expect(unit.service.execStart.argv).toEqual(['/bin/b'])
+    expect(unit.service.execStartPre).toEqual([])
+  })
+
+  it('Environment: quoted forms as systemd, later names replace earlier ones, empty resets', () => {
+    const quoted = parse(`${minimal}Environment="A=1 B=2" "C=x y" D=3 'E=it''s'\n`)
+    // As systemd: a quoted word is one assignment, so A is "1 B=2".
+    expect(quoted.service.environment).toEqual([
+      ['A', '1 B=2'],
+      ['C', 'x y'],
+      ['D', '3'],
+      ['E', 'its'],
+    ])
+    const unit = parse(`${minimal}Environment=OLD=1
+Environment=
+Environment="A=1" "B=2" C=3
+Environment='D=x y' A=9
+Environment=E=
+`)
+    expect(unit.service.environment).toEqual([
+      ['B', '2'],
+      ['C', '3'],
+      ['D', 'x y'],
+      ['A', '9'],
+      ['E', ''],
+    ])
+  })
+
+  it('EnvironmentFile repeats with an optional - prefix; WorkingDirectory, User, Type', () => {
+    const unit = parse(`[Service]
+EnvironmentFile=/etc/web.env
+EnvironmentFile=-/etc/web.%i.env
+WorkingDirectory=-/srv/web
+User=www-data
+Type=exec
+${minimal.slice(10)}`)
+    expect(unit.service.environmentFiles).toEqual([
+      { path: '/etc/web.env', optional: false },
+      { path: '/etc/web..env', optional: true },
+    ])
+    expect(unit.service.workingDirectory).toEqual({ path: '/srv/web', optional: true })
+    expect(unit.service.user).toBe('www-data')
+    expect(unit.service.type).toBe('exec')
+  })
+
+  it.each([
+    ['Restart=on-failure', { restart: 'on-failure' }],
+    ['Restart=always', { restart: 'always' }],
+    ['Restart=always\nRestart=', { restart: 'no' }],
+    ['RestartSec=5s', { restartMs: 5_000 }],
+    ['RestartSec=1min 30s', { restartMs: 90_000 }],
+    ['RestartSec=500ms', { restartMs: 500 }],
+    ['RestartSec=2', { restartMs: 2_000 }],
+    ['TimeoutStopSec=30', { timeoutStopMs: 30_000 }],
+    ['TimeoutStopSec=infinity', { timeoutStopMs: null }],
+    ['TimeoutStopSec=0', { timeoutStopMs: null }],
+    ['TimeoutStopSec=5s\nTimeoutStopSec=', { timeoutStopMs: 90_000 }],
+    ['User=1000\nUser=', { user: undefined }],
+  ])('%s', (lines, expected) => {
+    expect(parse(`${minimal}${lines}\n`).service).toMatchObject(expected)
+  })
+})
+
+describe('[X-Fleet]', () => {
+  it('parses every key; MachineMetadata follows fleet (AND across keys, OR within a key)', () => {
+    const unit = parse(`${minimal}[X-Fleet]
+MachineID=n1
+MachineMetadata="region=eu" "disk=ssd"
+MachineMetadata=region=us
+Conflicts=web@*.service "api-?.service"
+Conflicts=db.service
+`)
+    expect(unit.fleet).toEqual({
+      machineId: 'n1',
+      machineOf: [],
+      machineMetadata: [
+        { key: 'region', values: ['eu', 'us'] },
+        { key: 'disk', values: ['ssd'] },
+      ],
+      conflicts: ['web@*.service', 'api-?.service', 'db.service'],
+      global: false,
+      replaces: [],
+    })
+  })
+
+  it('expands specifiers in [X-Fleet] for instances (fleet does)', () => {
+    const unit = parse(
+      `${minimal}[X-Fleet]\nMachineOf=db@%i.service\nMachineMetadata=slot=%i\nConflicts=%p@*.service\n`,
+      'web@4.service',
+    )
+    expect(unit.fleet.machineOf).toEqual(['db@4.service'])
+    expect(unit.fleet.machineMetadata).toEqual([{ key: 'slot', values: ['4'] }])
+    expect(unit.fleet.conflicts).toEqual(['web@*.service'])
+  })
+
+  it('Global units, Replaces, and systemd booleans', () => {
+    expect(
+      parse(`${minimal}[X-Fleet]\nGlobal=true\nMachineMetadata=role=edge\nConflicts=x.service\n`).fleet
+        .global,
+    ).toBe(true)
+    expect(parse(`${minimal}[X-Fleet]\nGlobal=yes\nGlobal=off\n`).fleet.global).toBe(false)
+    expect(parse(`${minimal}[X-Fleet]\nReplaces=old.service\n`).fleet.replaces).toEqual(['old.service'])
+  })
+
+  it('a Global instance takes no spread', () => {
+    expect(parse(`${minimal}[X-Fleet]\nGlobal=true\n`, 'agent@1.service').spread).toBeUndefined()
+  })
+})
+
+describe('[X-Cairn]', () => {
+  it('Topology, MaxSkew and Cap, repeatable, with modes; levels without a rule get skew 1 soft', () => {
+    const unit = parse(
+      `${minimal}[X-Cairn]
+Topology=region, zone, rack, machine
+MaxSkew=zone:1
+MaxSkew=rack:2:soft machine:1:hard
+Cap=machine:2
+Cap=zone:10:soft
+`,
+      'web@1.service',
+    )
+    expect(unit.spread).toEqual({
+      topology: ['region', 'zone', 'rack', 'machine'],
+      maxSkew: [
+        { level: 'region', count: 1, mode: 'soft', line: 0 },
+        { level: 'zone', count: 1, mode: 'hard', line: 5 },
+        { level: 'rack', count: 2, mode: 'soft', line: 6 },
+        { level: 'machine', count: 1, mode: 'hard', line: 6 },
+      ],
+      caps: [
+        { level: 'machine', count: 2, mode: 'hard', line: 7 },
+        { level: 'zone', count: 10, mode: 'soft', line: 8 },
+      ],
+    })
+  })
+
+  it('empty assignments reset Topology to the default and rule lists to empty', () => {
+    const unit = parse(`${minimal}[X-Cairn]\nTopology=dc\nTopology=\nCap=zone:1\nCap=\n`, 'web@1.service')
+    expect(unit.spread?.topology).toEqual(['region', 'zone', 'machine'])
+    expect(unit.spread?.caps).toEqual([])
+  })
+})
+
+describe('templates', () => {
+  it('a template is checked as its instance @1 and its instances expand their own name', () => {
+    const text = `[Unit]\nDescription=web %i\n${minimal}[X-Fleet]\nMachineMetadata=slot=%i\n`
+    const sample = checkUnitTemplate(text, { name: 'web@.service' })
+    expect(sample.name.name).toBe('web@1.service')
+    expect(sample.file).toBe('web@.service')
+    expect(parseUnitFile(text, { name: 'web@7.service' }).unit.description).toBe('web 7')
+  })
+
+  it('names are checked: a template is not parsed as a unit, checkUnitTemplate takes only templates', () => {
+    expect(() => parseUnitFile(minimal, { name: 'web@.service' })).toThrow(UnitNameError)
+    expect(() => checkUnitTemplate(minimal, { name: 'web.service' })).toThrow('not a template')
+    expect(() => parseUnitFile(minimal, { name: 'web.timer' })).toThrow(UnitNameError)
+  })
+})
+
+describe('refusals name file, line and key', () => {
+  it.each([
+    // [Service]
+    ['[Unit]\nDescription=x\n', 0, 'ExecStart', 'missing'],
+    ['[Service]\nUser=x\n', 1, 'ExecStart', 'missing'],
+    [`${minimal}ExecStart=/bin/other\n`, 3, 'ExecStart', 'more than one ExecStart'],
+    ['[Service]\nExecStart=\n', 1, 'ExecStart', 'missing'],
+    ['[Service]\nExecStart=bin/web\n', 2, 'ExecStart', 'absolute path or a bare name'],
+    ['[Service]\nExecStart=-\n', 2, 'ExecStart', 'no command'],
+    ['[Service]\nExecStart=@/bin/a a\n', 2, 'ExecStart', 'the @ prefix'],
+    ['[Service]\nExecStart=+/bin/a\n', 2, 'ExecStart', 'the + prefix'],
+    ['[Service]\nExecStart=/bin/a "open\n', 2, 'ExecStart', 'unterminated'],
+    [`${minimal}ExecStartPre=!!/bin/a\n`, 3, 'ExecStartPre', 'the ! and !! prefixes'],
+    [`${minimal}Environment=1A=x\n`, 3, 'Environment', 'not NAME=value'],
+    [`${minimal}Environment=NOEQUALS\n`, 3, 'Environment', 'not NAME=value'],
+    [`${minimal}EnvironmentFile=relative.env\n`, 3, 'EnvironmentFile', 'not an absolute path'],
+    [`${minimal}WorkingDirectory=~\n`, 3, 'WorkingDirectory', 'not an absolute path'],
+    [`${minimal}User=root;rm\n`, 3, 'User', 'not a user name'],
+    [`${minimal}Restart=on-abort\n`, 3, 'Restart', 'not one of no, on-failure, always'],
+    [`${minimal}RestartSec=fast\n`, 3, 'RestartSec', 'not a time span'],
+    [`${minimal}TimeoutStopSec=8d\n`, 3, 'TimeoutStopSec', 'timeSpanMsMax'],
+    [`${minimal}Type=forking\n`, 3, 'Type', 'not one of simple, exec'],
+    [`${minimal}ExecStop=/bin/x %H\n`, 3, 'ExecStop', 'unsupported specifier %H'],
+    // [Unit]
+    [`[Unit]\nAfter=not a unit\n${minimal}`, 2, 'After', '"not" is not a unit name'],
+    // sections
+    [`${minimal}[Socket]\nListenStream=80\n`, 3, '[Socket]', 'unknown section'],
+    [`${minimal}[Servce]\n`, 3, '[Servce]', 'unknown section'],
+    // [X-Fleet]
+    [`${minimal}[X-Fleet]\nMachineID=\nMachineId=n1\n`, 5, 'MachineId', 'unknown key in [X-Fleet]'],
+    [`${minimal}[X-Fleet]\nX-ConditionMachineID=n1\n`, 4, 'X-ConditionMachineID', 'use MachineID'],
+    [`${minimal}[X-Fleet]\nMachineID=a b\n`, 4, 'MachineID', 'exactly one machine id'],
+    [`${minimal}[X-Fleet]\nMachineMetadata=region!=eu\n`, 4, 'MachineMetadata', 'not key=value'],
+    [`${minimal}[X-Fleet]\nMachineMetadata=region=\n`, 4, 'MachineMetadata', 'not key=value'],
+    [`${minimal}[X-Fleet]\nMachineOf=db@.service\n`, 4, 'MachineOf', 'is a template'],
+    [`${minimal}[X-Fleet]\nMachineOf=db.socket\n`, 4, 'MachineOf', 'only .service'],
+    [`${minimal}[X-Fleet]\nMachineOf=%n\n`, 4, 'MachineOf', 'cannot follow itself'],
+    [`${minimal}[X-Fleet]\nReplaces=%n\n`, 4, 'Replaces', 'cannot replace itself'],
+    [`${minimal}[X-Fleet]\nConflicts=web[\n`, 4, 'Conflicts', 'not closed'],
+    [`${minimal}[X-Fleet]\nGlobal=maybe\n`, 4, 'Global', 'not a boolean'],
+    [`${minimal}[X-Fleet]\nGlobal=true\nMachineID=n1\n`, 5, 'MachineID', 'a Global unit takes only'],
+    [`${minimal}[X-Fleet]\nMachineOf=db.service\nGlobal=true\n`, 4, 'MachineOf', 'a Global unit takes only'],
+    [`${minimal}[X-Fleet]\nReplaces=old.service\nGlobal=1\n`, 4, 'Replaces', 'a Global unit takes only'],
+    [
+      `${minimal}[X-Fleet]\nConflicts=a.service\nReplaces=old.service\n`,
+      5,
+      'Replaces',
+      'cannot be combined with Conflicts',
+    ],
+    // [X-Cairn]
+    [`${minimal}[X-Cairn]\nSpread=zone\n`, 4, 'Spread', 'unknown key in [X-Cairn]'],
+    [`${minimal}[X-Cairn]\nTopology=machine,zone\n`, 4, 'Topology', 'put it last'],
+    [`${minimal}[X-Cairn]\nTopology=zone,zone\n`, 4, 'Topology', 'given twice'],
+    [`${minimal}[X-Cairn]\nTopology=zone,,machine\n`, 4, 'Topology', 'not a metadata key'],
+    [`${minimal}[X-Cairn]\nTopology=a,b,c,d,e,f,g,h,i\n`, 4, 'Topology', 'topologyLevelsMax'],
+    [`${minimal}[X-Cairn]\nMaxSkew=rack:1\n`, 4, 'MaxSkew', 'not a Topology level'],
+    [`${minimal}[X-Cairn]\nMaxSkew=zone:0\n`, 4, 'MaxSkew', 'at least 1'],
+    [`${minimal}[X-Cairn]\nMaxSkew=zone:1:firm\n`, 4, 'MaxSkew', 'not one of hard, soft'],
+    [`${minimal}[X-Cairn]\nMaxSkew=zone:1:hard:x\n`, 4, 'MaxSkew', 'not <level>:<count>'],
+    [`${minimal}[X-Cairn]\nCap=zone\n`, 4, 'Cap', 'not <level>:<count>'],
+    [`${minimal}[X-Cairn]\nCap=zone:1000000\n`, 4, 'Cap', 'spreadCountMax'],
+    [`${minimal}[X-Cairn]\nCap=zone:1\nCap=zone:2\n`, 5, 'Cap', 'a second rule for "zone"'],
+    [`${minimal}[X-Cairn]\nCap=machine:1\n[X-Fleet]\nGlobal=true\n`, 4, 'Cap', 'takes no spread'],
+  ])('%j → line %i, key %s', (text, line, key, reason) => {
+    const error = refusal(text)
+    expect(error.code).toBe('UNIT_INVALID')
+    expect({ file: error.file, line: error.line, key: error.key }).toEqual({ file: 'units/web', line, key })
+    expect(error.reason).toContain(reason)
+    expect(error.message).toContain(`units/web:${line}: ${key}: `)
+  })
+
+  it('[X-Cairn] in a plain unit is refused: spread is per template', () => {
+    expect(refusal(`${minimal}[X-Cairn]\nCap=machine:1\n`, 'web.service')).toMatchObject({
+      line: 4,
+      key: 'Cap',
+      reason: expect.stringContaining('instances of a template'),
+    })
+  })
+
+  it('too many values in one list key is refused at the line that overflows', () => {
+    const lines = Array.from({ length: 300 }, (_, i) => `Environment=V${i}=x`).join('\n')
+    expect(refusal(`${minimal}${lines}\n`)).toMatchObject({ key: 'Environment', line: 259 })
+  })
+})
