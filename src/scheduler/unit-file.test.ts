@@ -4,9 +4,11 @@
  * sample instance, kept-as-metadata keys and sections, fleet's combination rules, the spread
  * defaults; and that every refusal names file, line and key.
  */
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { UnitFileError, UnitNameError } from './unit-error.ts'
 import { checkUnitTemplate, parseUnitFile } from './unit-file.ts'
+import { expandUnitNames } from './unit-name.ts'
 
 const minimal = '[Service]\nExecStart=/usr/bin/web\n'
 
@@ -379,5 +381,29 @@ describe('refusals name file, line and key', () => {
   it('too many values in one list key is refused at the line that overflows', () => {
     const lines = Array.from({ length: 300 }, (_, i) => `Environment=V${i}=x`).join('\n')
     expect(refusal(`${minimal}${lines}\n`)).toMatchObject({ key: 'Environment', line: 259 })
+  })
+})
+
+describe('docs/units.md', () => {
+  it('the example at the top of the page parses as described', () => {
+    const page = readFileSync(new URL('../../docs/units.md', import.meta.url), 'utf8')
+    const example = /```ini\n([\s\S]*?)```/.exec(page)?.[1] ?? ''
+    checkUnitTemplate(example, { name: 'web@.service' })
+    const names = expandUnitNames('web@{1..6}.service')
+    expect(names).toHaveLength(6)
+    const unit = parseUnitFile(example, { name: names[2]!, file: 'web@.service' })
+    expect(unit.unit.description).toBe('Web frontend 3')
+    expect(unit.service.environment).toEqual([
+      ['GREETING', 'hello world'],
+      ['PORT', '8083'],
+    ])
+    expect(unit.service.execStartPre[0]).toMatchObject({
+      argv: ['/bin/rm', '-f', '/run/web-3.sock'],
+      ignoreFailure: true,
+    })
+    expect(unit.service).toMatchObject({ restart: 'on-failure', restartMs: 2_000, timeoutStopMs: 90_000 })
+    expect(unit.fleet.conflicts).toEqual(['db@*.service'])
+    expect(unit.spread?.maxSkew.find((r) => r.level === 'zone')).toMatchObject({ count: 1, mode: 'hard' })
+    expect(unit.spread?.caps).toEqual([{ level: 'machine', count: 2, mode: 'hard', line: 21 }])
   })
 })
