@@ -32,19 +32,17 @@
 import { mkdir } from 'node:fs/promises'
 import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Forwarder } from '../api/etcd-v2/forward.ts'
-import { startCatalogFeed } from '../catalog/feed.ts'
 import { catalogPrefix } from '../catalog/records.ts'
-import { CatalogState } from '../catalog/state.ts'
-import { CatalogWriter } from '../catalog/writer.ts'
+import type { CatalogState } from '../catalog/state.ts'
 import { DnsServer } from '../dns/server.ts'
 import { CairnError } from '../errors.ts'
 import { isKvError } from '../kv/kv-error.ts'
 import { RemoteKvStore } from '../kv/remote-kv-store.ts'
 import type { ClientAgentConfig } from './agent-config.ts'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
-import { LocalRegistry } from './local-registry.ts'
+import { composeLocalParts } from './local-parts.ts'
 import type { AgentLogger } from './logger.ts'
-import { MachineLease, nodeIdOf } from './machine.ts'
+import type { MachineLease } from './machine.ts'
 import { buildHttp, delay, machineRevokeWaitMs, urlHost } from './server-agent.ts'
 
 /** Longest wait of a read barrier for this agent's catalog copy to catch up. */
@@ -86,36 +84,11 @@ async function startLocked(
   lock: DataDirLock,
 ): Promise<ClientAgent> {
   const remote = new RemoteKvStore({ servers: config.join })
-  const catalog = new CatalogState()
-  const feed = startCatalogFeed(remote, catalog, (error) =>
-    log.warn({ err: error }, 'catalog not read from the servers; trying again'),
-  )
-  const writer = new CatalogWriter(remote)
-  const machine = new MachineLease({
-    store: remote,
-    writer,
-    node: config.name,
-    address: config.advertiseAddr,
-    datacenter: config.datacenter,
-    meta: config.metadata,
-    ttlMs: config.machineTtlMs,
-    registered: () => catalog.machineAlive(config.name) === true,
-    log: log.child({ component: 'machine' }),
-  })
-  const registry = new LocalRegistry({
-    nodeName: config.name,
-    datacenter: config.datacenter,
-    writer,
-    catalog,
-    dataDir: config.dataDir,
-    enableScriptChecks: config.enableScriptChecks,
+  const { catalog, feed, writer, machine, registry } = composeLocalParts(config, remote, {
     role: 'client',
-    log: log.child({ component: 'registry' }),
-    nodeId: nodeIdOf(config.name),
-    address: config.advertiseAddr,
-    port: config.clientAddr.port,
-    version: cairnVersion,
-    nodeMeta: config.metadata,
+    log,
+    cairnVersion,
+    onFeedError: (error) => log.warn({ err: error }, 'catalog not read from the servers; trying again'),
   })
   const status = new ServerStatus(remote, (error) => log.debug({ err: error }, 'server status not read'))
   const stopping = new AbortController()

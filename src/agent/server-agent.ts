@@ -35,9 +35,7 @@ import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
 import { registerStoreRoutes } from '../api/store/index.ts'
-import { startCatalogFeed } from '../catalog/feed.ts'
-import { CatalogState } from '../catalog/state.ts'
-import { CatalogWriter } from '../catalog/writer.ts'
+import type { CatalogState } from '../catalog/state.ts'
 import { DnsServer } from '../dns/server.ts'
 import { ReplicatedKvStore } from '../kv/replicated-kv-store.ts'
 import { ReplicatedStore } from '../kv/replicated-store.ts'
@@ -52,10 +50,10 @@ import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
-import { LocalRegistry } from './local-registry.ts'
+import { composeLocalParts } from './local-parts.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
-import { MachineLease, nodeIdOf } from './machine.ts'
+import type { MachineLease } from './machine.ts'
 import { registerMetricsRoute } from './metrics.ts'
 import { startPromoter } from './promoter.ts'
 import { publishSelf } from './publish.ts'
@@ -155,34 +153,11 @@ async function startLocked(
   )
   const store = new ReplicatedStore({ node, stateMachine, leaderGraceMs: config.electionTimeoutMs })
   const kv = new ReplicatedKvStore(store)
-  const catalog = new CatalogState()
-  const feed = startCatalogFeed(kv, catalog, (error) => log.error({ err: error }, 'catalog feed failed'))
-  const writer = new CatalogWriter(kv)
-  const machine = new MachineLease({
-    store: kv,
-    writer,
-    node: config.name,
-    address: config.advertiseAddr,
-    datacenter: config.datacenter,
-    meta: config.metadata,
-    ttlMs: config.machineTtlMs,
-    registered: () => catalog.machineAlive(config.name) === true,
-    log: log.child({ component: 'machine' }),
-  })
-  const registry = new LocalRegistry({
-    nodeName: config.name,
-    datacenter: config.datacenter,
-    writer,
-    catalog,
-    dataDir: config.dataDir,
-    enableScriptChecks: config.enableScriptChecks,
+  const { catalog, feed, writer, machine, registry } = composeLocalParts(config, kv, {
     role: 'server',
-    log: log.child({ component: 'registry' }),
-    nodeId: nodeIdOf(config.name),
-    address: config.advertiseAddr,
-    port: config.clientAddr.port,
-    version: cairnVersion,
-    nodeMeta: config.metadata,
+    log,
+    cairnVersion,
+    onFeedError: (error) => log.error({ err: error }, 'catalog feed failed'),
   })
   let dns: DnsServer | undefined
   let dnsPort: number | undefined
