@@ -29,7 +29,6 @@
  * write; no request is answered from a guess (a read that cannot be checked fails); every timer
  * and connection is gone after stop().
  */
-import { mkdir } from 'node:fs/promises'
 import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Forwarder } from '../api/etcd-v2/forward.ts'
 import { catalogPrefix } from '../catalog/records.ts'
@@ -39,7 +38,7 @@ import { CairnError } from '../errors.ts'
 import { isKvError } from '../kv/kv-error.ts'
 import { RemoteKvStore } from '../kv/remote-kv-store.ts'
 import type { ClientAgentConfig } from './agent-config.ts'
-import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
+import { type DataDirLock, startWithDataDirLock } from './data-dir-lock.ts'
 import { composeLocalParts } from './local-parts.ts'
 import type { AgentLogger } from './logger.ts'
 import type { MachineLease } from './machine.ts'
@@ -67,14 +66,7 @@ export async function startClientAgent(
   log: AgentLogger,
   cairnVersion: string,
 ): Promise<ClientAgent> {
-  await mkdir(config.dataDir, { recursive: true })
-  const lock = await acquireDataDirLock(config.dataDir)
-  try {
-    return await startLocked(config, log, cairnVersion, lock)
-  } catch (error) {
-    await lock.release()
-    throw error
-  }
+  return startWithDataDirLock(config.dataDir, (lock) => startLocked(config, log, cairnVersion, lock))
 }
 
 async function startLocked(

@@ -16,7 +16,7 @@
  * starting two agents on one directory, not against hostile processes.
  */
 import { readFileSync } from 'node:fs'
-import { open, readFile, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { CairnError } from '../errors.ts'
 
@@ -109,4 +109,22 @@ function processStartTime(pid: number): string | null {
   const afterName = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   // afterName[0] is field 3 (state); field 22 is afterName[19].
   return afterName[19] ?? null
+}
+
+/**
+ * Creates `dataDir` if missing, takes its lock, and runs `start` with it. If `start` fails, the lock
+ * is released before the error is rethrown; once it succeeds, releasing is the started agent's job.
+ */
+export async function startWithDataDirLock<T>(
+  dataDir: string,
+  start: (lock: DataDirLock) => Promise<T>,
+): Promise<T> {
+  await mkdir(dataDir, { recursive: true })
+  const lock = await acquireDataDirLock(dataDir)
+  try {
+    return await start(lock)
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
 }

@@ -28,7 +28,6 @@
  * Identity: member id and cluster id derive from (--initial-cluster-token, --name,
  * --initial-cluster) as in cluster-config.ts, so a restart needs the same three flags.
  */
-import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
@@ -48,7 +47,7 @@ import { FileStorage } from '../raft/storage/file-storage.ts'
 import { createPeerTransport, type TcpPeerTransport } from '../raft/transport/tcp-transport.ts'
 import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
-import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts'
+import { type DataDirLock, startWithDataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
 import { composeLocalParts } from './local-parts.ts'
 import { registerLocalRoutes } from './local-routes.ts'
@@ -91,14 +90,7 @@ export async function startServerAgent(
   log: AgentLogger,
   cairnVersion: string,
 ): Promise<ServerAgent> {
-  await mkdir(config.dataDir, { recursive: true })
-  const lock = await acquireDataDirLock(config.dataDir)
-  try {
-    return await startLocked(config, log, cairnVersion, lock)
-  } catch (error) {
-    await lock.release()
-    throw error
-  }
+  return startWithDataDirLock(config.dataDir, (lock) => startLocked(config, log, cairnVersion, lock))
 }
 
 async function startLocked(
