@@ -85,6 +85,8 @@ export interface MachineRecord {
   Lease: number
   /** The agent's clock when it (re)joined, ms since the epoch. */
   SinceMs: number
+  /** The agent's HTTP endpoint (`http://127.0.0.1:4001`), for calls to that agent (unit journals). */
+  Api?: string
 }
 
 /** The node segment of keys: lower-cased, percent-encoded. */
@@ -257,7 +259,9 @@ export function decodeMachine(value: string): MachineRecord | undefined {
   if (o === undefined) return undefined
   const { Node, Lease, SinceMs } = o
   if (typeof Node !== 'string' || typeof Lease !== 'number' || typeof SinceMs !== 'number') return undefined
-  return { Node, Lease, SinceMs }
+  const record: MachineRecord = { Node, Lease, SinceMs }
+  if (typeof o.Api === 'string') record.Api = o.Api
+  return record
 }
 
 /** Fills the defaults Consul's catalog shows for a service registered with fewer fields. */
