@@ -23,6 +23,9 @@
  * - A machine key exists exactly while its agent's lease is alive: the keyspace deletes it when the
  *   lease expires or is revoked, and that deletion is what marks the machine failed.
  */
+import { prefixRange } from '../kv/prefix-feed.ts'
+
+export { prefixRange }
 
 export const catalogPrefix = '/_cairn/catalog/'
 export const nodesPrefix = `${catalogPrefix}nodes/`
@@ -115,12 +118,6 @@ export function checkKey(node: string, checkId: string): string {
 }
 
 /** [key, rangeEnd) of every key below `prefix` (which ends with '/'). */
-export function prefixRange(prefix: string): { key: string; rangeEnd: string } {
-  return {
-    key: prefix,
-    rangeEnd: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1),
-  }
-}
 
 export function nodeServicesRange(node: string): { key: string; rangeEnd: string } {
   return prefixRange(`${servicesPrefix}${nodeSegment(node)}/`)
