@@ -46,6 +46,18 @@ export const unitLimits = {
   machineIdCharsMax: 256,
   /** Words in one command line (ExecStart, ExecStartPre, ExecStop). */
   commandWordsMax: 1_024,
-  /** The longest time span (RestartSec, TimeoutStopSec): 7 days. */
+  /** The longest time span (RestartSec, TimeoutStopSec, CheckInterval, UpdateTimeoutSec): 7 days. */
   timeSpanMsMax: 7 * 24 * 3600 * 1000,
+  /** A ServiceName, in characters: one DNS label, so `<name>.service.cairn` resolves. */
+  serviceNameCharsMax: 63,
+  /** ServiceTags values (the agent's serviceTagsMax). */
+  serviceTagsMax: 64,
+  /** One ServiceTags value, in UTF-8 bytes (the agent's tagBytesMax). */
+  serviceTagBytesMax: 256,
+  /** A CheckHTTP URL or CheckTCP address, in characters. */
+  checkTargetCharsMax: 2_048,
+  /** The shortest CheckInterval (Consul raises shorter intervals to 1 s; Cairn refuses them). */
+  checkIntervalMsMin: 1_000,
+  /** The largest UpdateParallelism. */
+  updateParallelismMax: 1_000,
 } as const

@@ -283,6 +283,74 @@ Cap=zone:10:soft
   })
 })
 
+describe('[X-Cairn] registration', () => {
+  it.each([
+    ['a plain unit', 'web.service', ''],
+    ['an instance', 'web@3.service', ''],
+    ['a Global unit', 'web.service', '[X-Fleet]\nGlobal=true\n'],
+  ])('is allowed in %s, with specifiers, repeatable tags and check defaults', (_what, name, extra) => {
+    const unit = parse(
+      `${minimal}${extra}[X-Cairn]\nServiceName=%p\nServicePort=808%i\nServiceTags=a "b c"\nServiceTags=d\nCheckTCP=127.0.0.1:808%i\n`,
+      name,
+    )
+    const instance = name === 'web@3.service' ? '3' : ''
+    expect(unit.registration).toEqual({
+      name: 'web',
+      port: Number(`808${instance}`),
+      tags: ['a', 'b c', 'd'],
+      check: { tcp: `127.0.0.1:808${instance}`, intervalMs: 10_000, timeoutMs: 5_000 },
+    })
+  })
+
+  it.each([
+    ['no [X-Cairn] at all', '', undefined],
+    [
+      'a name alone: port 0, no tags, no check',
+      'ServiceName=web\n',
+      { name: 'web', port: 0, tags: [], check: undefined },
+    ],
+    [
+      'an HTTP check with its interval and timeout',
+      'ServiceName=web\nServicePort=80\nCheckHTTP=https://[::1]:80/health?x=1\nCheckInterval=2s\nCheckTimeout=500ms\n',
+      {
+        name: 'web',
+        port: 80,
+        tags: [],
+        check: { http: 'https://[::1]:80/health?x=1', intervalMs: 2000, timeoutMs: 500 },
+      },
+    ],
+    [
+      'resets: an empty CheckHTTP drops the check, so CheckTCP is the one',
+      'ServiceName=web\nCheckHTTP=http://h/\nCheckHTTP=\nCheckTCP=[::1]:9\nServiceTags=x\nServiceTags=\n',
+      { name: 'web', port: 0, tags: [], check: { tcp: '[::1]:9', intervalMs: 10_000, timeoutMs: 5_000 } },
+    ],
+  ])('%s', (_what, section, registration) => {
+    const unit = parse(section === '' ? minimal : `${minimal}[X-Cairn]\n${section}`)
+    expect(unit.registration).toEqual(registration)
+  })
+})
+
+describe('[X-Cairn] rolling updates', () => {
+  it.each([
+    ['a plain unit gets the defaults', 'web.service', '', { parallelism: 1, timeoutMs: 60_000 }],
+    ['an instance gets the defaults', 'web@1.service', '', { parallelism: 1, timeoutMs: 60_000 }],
+    [
+      'an instance takes UpdateParallelism and UpdateTimeoutSec',
+      'web@1.service',
+      '[X-Cairn]\nUpdateParallelism=3\nUpdateTimeoutSec=2min\n',
+      { parallelism: 3, timeoutMs: 120_000 },
+    ],
+    [
+      'empty assignments reset to the defaults',
+      'web@1.service',
+      '[X-Cairn]\nUpdateParallelism=3\nUpdateParallelism=\nUpdateTimeoutSec=5\nUpdateTimeoutSec=\n',
+      { parallelism: 1, timeoutMs: 60_000 },
+    ],
+  ])('%s', (_what, name, section, update) => {
+    expect(parse(`${minimal}${section}`, name).update).toEqual(update)
+  })
+})
+
 describe('templates', () => {
   it('a template is checked as its instance @1 and its instances expand their own name', () => {
     const text = `[Unit]\nDescription=web %i\n${minimal}[X-Fleet]\nMachineMetadata=slot=%i\n`
@@ -362,6 +430,64 @@ describe('refusals name file, line and key', () => {
     [`${minimal}[X-Cairn]\nCap=zone:1000000\n`, 4, 'Cap', 'spreadCountMax'],
     [`${minimal}[X-Cairn]\nCap=zone:1\nCap=zone:2\n`, 5, 'Cap', 'a second rule for "zone"'],
     [`${minimal}[X-Cairn]\nCap=machine:1\n[X-Fleet]\nGlobal=true\n`, 4, 'Cap', 'takes no spread'],
+    // [X-Cairn] registration
+    [`${minimal}[X-Cairn]\nServiceName=web.api\n`, 4, 'ServiceName', 'not a service name'],
+    [`${minimal}[X-Cairn]\nServiceName=${'a'.repeat(64)}\n`, 4, 'ServiceName', 'serviceNameCharsMax'],
+    [`${minimal}[X-Cairn]\nServiceName=web\nServicePort=0\n`, 5, 'ServicePort', 'not a port'],
+    [`${minimal}[X-Cairn]\nServiceName=web\nServicePort=65536\n`, 5, 'ServicePort', 'not a port'],
+    [`${minimal}[X-Cairn]\nServiceName=web\nServicePort=9999%i\n`, 5, 'ServicePort', 'not a port'],
+    [
+      `${minimal}[X-Cairn]\nServiceName=web\nServiceTags=${'t'.repeat(257)}\n`,
+      5,
+      'ServiceTags',
+      'serviceTagBytesMax',
+    ],
+    [`${minimal}[X-Cairn]\nServicePort=80\n`, 4, 'ServicePort', 'without a ServiceName'],
+    [`${minimal}[X-Cairn]\nCheckHTTP=http://h/\n`, 4, 'CheckHTTP', 'without a ServiceName'],
+    [
+      `${minimal}[X-Cairn]\nServiceName=web\nServiceName=\nCheckTCP=h:1\n`,
+      6,
+      'CheckTCP',
+      'without a ServiceName',
+    ],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckTCP=h:1\nCheckHTTP=http://h/\n`, 6, 'CheckHTTP', 'one check'],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckHTTP=http://h/\nCheckTCP=h:1\n`, 6, 'CheckTCP', 'one check'],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckInterval=5s\n`, 5, 'CheckInterval', 'without a check'],
+    [
+      `${minimal}[X-Cairn]\nServiceName=w\nCheckHTTP=ftp://h/\n`,
+      5,
+      'CheckHTTP',
+      'not an http:// or https:// URL',
+    ],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckHTTP=/health\n`, 5, 'CheckHTTP', 'not a URL'],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckTCP=h\n`, 5, 'CheckTCP', 'not host:port'],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckTCP=::1:80\n`, 5, 'CheckTCP', 'not host:port'],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckTCP=h:70000\n`, 5, 'CheckTCP', 'not host:port'],
+    [
+      `${minimal}[X-Cairn]\nServiceName=w\nCheckTCP=h:1\nCheckInterval=500ms\n`,
+      6,
+      'CheckInterval',
+      'minimum',
+    ],
+    [`${minimal}[X-Cairn]\nServiceName=w\nCheckTCP=h:1\nCheckTimeout=0\n`, 6, 'CheckTimeout', 'minimum'],
+    [
+      `${minimal}[X-Cairn]\nServiceName=w\nServiceTags=${Array.from({ length: 65 }, (_, i) => `t${i}`).join(' ')}\n`,
+      5,
+      'ServiceTags',
+      'serviceTagsMax',
+    ],
+    // [X-Cairn] rolling updates
+    [`${minimal}[X-Cairn]\nUpdateParallelism=0\n`, 4, 'UpdateParallelism', 'at least 1'],
+    [`${minimal}[X-Cairn]\nUpdateParallelism=two\n`, 4, 'UpdateParallelism', 'at least 1'],
+    [`${minimal}[X-Cairn]\nUpdateParallelism=1001\n`, 4, 'UpdateParallelism', 'updateParallelismMax'],
+    [`${minimal}[X-Cairn]\nUpdateTimeoutSec=0\n`, 4, 'UpdateTimeoutSec', 'minimum'],
+    [`${minimal}[X-Cairn]\nUpdateTimeoutSec=1x\n`, 4, 'UpdateTimeoutSec', 'unknown time unit'],
+    [
+      `${minimal}[X-Fleet]\nGlobal=true\n[X-Cairn]\nUpdateParallelism=2\n`,
+      6,
+      'UpdateParallelism',
+      'takes no rolling updates',
+    ],
   ])('%j → line %i, key %s', (text, line, key, reason) => {
     const error = refusal(text)
     expect(error.code).toBe('UNIT_INVALID')
@@ -375,6 +501,16 @@ describe('refusals name file, line and key', () => {
       line: 4,
       key: 'Cap',
       reason: expect.stringContaining('instances of a template'),
+    })
+  })
+
+  it('rolling update keys in a plain unit are refused: only template instances are rolled', () => {
+    expect(
+      refusal(`${minimal}[X-Cairn]\nServiceName=web\nUpdateTimeoutSec=30s\n`, 'web.service'),
+    ).toMatchObject({
+      line: 5,
+      key: 'UpdateTimeoutSec',
+      reason: expect.stringContaining('rolling updates applies to the instances of a template'),
     })
   })
 
@@ -405,5 +541,12 @@ describe('docs/units.md', () => {
     expect(unit.fleet.conflicts).toEqual(['db@*.service'])
     expect(unit.spread?.maxSkew.find((r) => r.level === 'zone')).toMatchObject({ count: 1, mode: 'hard' })
     expect(unit.spread?.caps).toEqual([{ level: 'machine', count: 2, mode: 'hard', line: 21 }])
+    expect(unit.registration).toEqual({
+      name: 'web',
+      port: 8083,
+      tags: [],
+      check: { http: 'http://127.0.0.1:8083/health', intervalMs: 10_000, timeoutMs: 5_000 },
+    })
+    expect(unit.update).toEqual({ parallelism: 2, timeoutMs: 60_000 })
   })
 })

@@ -4,8 +4,12 @@
  *
  * Invariants:
  * - A returned UnitFile is complete and valid: exactly one ExecStart, every typed field decoded,
- *   every fleet combination rule checked, every spread rule naming a topology level. A refused file
- *   yields no partial model (the caller changes nothing).
+ *   every fleet combination rule checked, every spread rule naming a topology level, a registration's
+ *   check only with a ServiceName and of one kind. A refused file yields no partial model (the caller
+ *   changes nothing).
+ * - [X-Cairn] keys come in three groups: spread (Topology, MaxSkew, Cap) and rolling updates
+ *   (UpdateParallelism, UpdateTimeoutSec) for template instances that are not Global; registration
+ *   (ServiceName, ServicePort, ServiceTags, Check*) for any unit. `update` is filled for every unit.
  * - Values are specifier-expanded (%n %N %p %i %%) for the name parsed; `options` keeps every
  *   assignment as written, in file order, for the fleet API's `options` and for re-parsing.
  * - Repeated single-valued keys: the last wins. List keys append; an empty assignment resets a list
@@ -15,6 +19,8 @@
  *   any other section are errors.
  * - parseUnitFile throws only UnitFileError and UnitNameError.
  */
+
+import { unitLimits } from './limits.ts'
 import { type MetadataRule, metadataRule } from './metadata-rule.ts'
 import { parseTimeSpanMs } from './time-span.ts'
 import { UnitFileError, UnitNameError, ValueFault } from './unit-error.ts'
@@ -25,13 +31,20 @@ import {
   oneOf,
   parseBoolean,
   parseCommand,
+  parseCount,
   parseEnvironment,
   parseGlobs,
+  parseHttpCheck,
   parseMachineId,
   parseMetadataPairs,
   parsePath,
+  parsePort,
+  parseServiceName,
+  parseSpanAtLeast,
   parseSpreadRules,
   parseSystemdNames,
+  parseTags,
+  parseTcpCheck,
   parseTopology,
   parseUnitRefs,
   parseUser,
@@ -48,6 +61,12 @@ export const restartPolicies: readonly RestartPolicy[] = ['no', 'on-failure', 'a
 /** systemd's defaults, which fleet passed through. */
 export const restartMsDefault = 100
 export const timeoutStopMsDefault = 90_000
+/** [X-Cairn] defaults: a declared check's interval and timeout (Consul's usual 10s/5s). */
+export const checkIntervalMsDefault = 10_000
+export const checkTimeoutMsDefault = 5_000
+/** [X-Cairn] defaults: one instance at a time, each healthy within 60 s or the rollout rolls back. */
+export const updateParallelismDefault = 1
+export const updateTimeoutMsDefault = 60_000
 /** The instance a template is checked as (see checkUnitTemplate). */
 export const templateSampleInstance = '1'
 
@@ -95,6 +114,31 @@ export interface Spread {
   readonly caps: readonly SpreadRule[]
 }
 
+/** The health check a registration declares: exactly one of http and tcp is set. */
+export interface RegistrationCheck {
+  readonly http?: string
+  readonly tcp?: string
+  readonly intervalMs: number
+  readonly timeoutMs: number
+}
+
+/** The Consul service the runner registers while the unit runs (service id = the unit name). */
+export interface Registration {
+  readonly name: string
+  /** 0 when ServicePort is not given (a service without a port, as Consul allows). */
+  readonly port: number
+  readonly tags: readonly string[]
+  readonly check: RegistrationCheck | undefined
+}
+
+/** How the engine rolls a template's instances to a new version. */
+export interface UpdatePolicy {
+  /** Instances replaced at a time. */
+  readonly parallelism: number
+  /** How long a new instance has to become healthy before the rollout is rolled back. */
+  readonly timeoutMs: number
+}
+
 export interface UnitFile {
   readonly name: UnitName
   readonly file: string
@@ -104,6 +148,10 @@ export interface UnitFile {
   readonly fleet: FleetSection
   /** For template instances that are not Global; undefined otherwise. */
   readonly spread: Spread | undefined
+  /** The declared service registration, when [X-Cairn] has a ServiceName. */
+  readonly registration: Registration | undefined
+  /** Rolling update settings; the defaults for plain and Global units (which are not rolled). */
+  readonly update: UpdatePolicy
   /** Assignments kept as metadata with no effect (see the header). */
   readonly ignored: readonly UnitOption[]
 }
@@ -164,6 +212,15 @@ interface Draft {
   topology: string[] | undefined
   maxSkew: SpreadRule[]
   caps: SpreadRule[]
+  serviceName: string | undefined
+  servicePort: number
+  serviceTags: string[]
+  checkHttp: string | undefined
+  checkTcp: string | undefined
+  checkIntervalMs: number
+  checkTimeoutMs: number
+  updateParallelism: number
+  updateTimeoutMs: number
   /** The line of the last assignment of each `Section.Key`. */
   lines: Map<string, number>
 }
@@ -278,7 +335,49 @@ const cairnHandlers = new Map<string, Handler>([
       (v, o) => parseSpreadRules(v, o.line, 1),
     ),
   ],
+  ['ServiceName', singleKey((d, v) => (d.serviceName = v), undefined, parseServiceName)],
+  ['ServicePort', singleKey((d, v) => (d.servicePort = v), 0, parsePort)],
+  ['ServiceTags', listKey((d) => d.serviceTags, parseTags)],
+  ['CheckHTTP', singleKey((d, v) => (d.checkHttp = v), undefined, parseHttpCheck)],
+  ['CheckTCP', singleKey((d, v) => (d.checkTcp = v), undefined, parseTcpCheck)],
+  [
+    'CheckInterval',
+    singleKey(
+      (d, v) => (d.checkIntervalMs = v),
+      checkIntervalMsDefault,
+      (v) => parseSpanAtLeast(v, unitLimits.checkIntervalMsMin, parseTimeSpanMs),
+    ),
+  ],
+  [
+    'CheckTimeout',
+    singleKey(
+      (d, v) => (d.checkTimeoutMs = v),
+      checkTimeoutMsDefault,
+      (v) => parseSpanAtLeast(v, 1, parseTimeSpanMs),
+    ),
+  ],
+  [
+    'UpdateParallelism',
+    singleKey(
+      (d, v) => (d.updateParallelism = v),
+      updateParallelismDefault,
+      (v) => parseCount(v, 1, unitLimits.updateParallelismMax, 'updateParallelismMax'),
+    ),
+  ],
+  [
+    'UpdateTimeoutSec',
+    singleKey(
+      (d, v) => (d.updateTimeoutMs = v),
+      updateTimeoutMsDefault,
+      (v) => parseSpanAtLeast(v, 1, parseTimeSpanMs),
+    ),
+  ],
 ])
+
+/** [X-Cairn] keys for a template's instances only (not plain units, not Global units). */
+const spreadKeys = new Set(['Topology', 'MaxSkew', 'Cap'])
+const updateKeys = new Set(['UpdateParallelism', 'UpdateTimeoutSec'])
+const checkKeys = ['CheckHTTP', 'CheckTCP', 'CheckInterval', 'CheckTimeout'] as const
 
 /** Sections whose unknown keys are kept (systemd's own) or refused (ours). */
 const sections = new Map<string, { handlers: Map<string, Handler>; unknownKeys: 'keep' | 'refuse' }>([
@@ -336,6 +435,15 @@ function emptyDraft(): Draft {
     topology: undefined,
     maxSkew: [],
     caps: [],
+    serviceName: undefined,
+    servicePort: 0,
+    serviceTags: [],
+    checkHttp: undefined,
+    checkTcp: undefined,
+    checkIntervalMs: checkIntervalMsDefault,
+    checkTimeoutMs: checkTimeoutMsDefault,
+    updateParallelism: updateParallelismDefault,
+    updateTimeoutMs: updateTimeoutMsDefault,
     lines: new Map(),
   }
 }
@@ -431,6 +539,8 @@ function finish(
       replaces: draft.replaces,
     },
     spread: resolveSpread(draft, name, file, options),
+    registration: resolveRegistration(draft, file),
+    update: { parallelism: draft.updateParallelism, timeoutMs: draft.updateTimeoutMs },
     ignored,
   }
 }
@@ -459,22 +569,16 @@ function resolveSpread(
   file: string,
   options: readonly UnitOption[],
 ): Spread | undefined {
-  const first = options.find((o) => o.section === 'X-Cairn')
-  if (first !== undefined && name.kind === 'plain') {
-    throw new UnitFileError(
-      file,
-      first.line,
-      first.name,
-      'spread applies to the instances of a template: name the unit name@.service',
-    )
-  }
-  if (first !== undefined && draft.global) {
-    throw new UnitFileError(
-      file,
-      first.line,
-      first.name,
-      'a Global unit runs on every matching machine: it takes no spread',
-    )
+  const first = options.find(
+    (o) => o.section === 'X-Cairn' && (spreadKeys.has(o.name) || updateKeys.has(o.name)),
+  )
+  if (first !== undefined && (name.kind === 'plain' || draft.global)) {
+    const what = spreadKeys.has(first.name) ? 'spread' : 'rolling updates'
+    const reason =
+      name.kind === 'plain'
+        ? `${what} applies to the instances of a template: name the unit name@.service`
+        : `a Global unit runs on every matching machine: it takes no ${what}`
+    throw new UnitFileError(file, first.line, first.name, reason)
   }
   if (name.kind === 'plain' || draft.global) return undefined
   const topology = draft.topology ?? [...topologyDefault]
@@ -486,6 +590,60 @@ function resolveSpread(
       (level) => maxSkew.find((r) => r.level === level) ?? { level, count: 1, mode: 'soft', line: 0 },
     ),
     caps,
+  }
+}
+
+/** A registration needs a ServiceName; its check is one of CheckHTTP and CheckTCP. */
+function resolveRegistration(draft: Draft, file: string): Registration | undefined {
+  const line = (key: string) => draft.lines.get(`X-Cairn.${key}`)
+  // Set after resets: `CheckHTTP=` on its own sets nothing.
+  const set: Record<string, boolean> = {
+    ServicePort: draft.servicePort !== 0,
+    ServiceTags: draft.serviceTags.length > 0,
+    CheckHTTP: draft.checkHttp !== undefined,
+    CheckTCP: draft.checkTcp !== undefined,
+    CheckInterval: draft.checkIntervalMs !== checkIntervalMsDefault,
+    CheckTimeout: draft.checkTimeoutMs !== checkTimeoutMsDefault,
+  }
+  const given = (key: string) => set[key] === true
+  if (draft.serviceName === undefined) {
+    const orphan = ['ServicePort', 'ServiceTags', ...checkKeys].find(given)
+    if (orphan !== undefined)
+      throw new UnitFileError(file, line(orphan) ?? 0, orphan, 'without a ServiceName to register')
+    return undefined
+  }
+  if (draft.serviceTags.length > unitLimits.serviceTagsMax) {
+    const reason = `more than serviceTagsMax (${unitLimits.serviceTagsMax}) tags`
+    throw new UnitFileError(file, line('ServiceTags') ?? 0, 'ServiceTags', reason)
+  }
+  if (draft.checkHttp !== undefined && draft.checkTcp !== undefined) {
+    const later = (line('CheckHTTP') ?? 0) > (line('CheckTCP') ?? 0) ? 'CheckHTTP' : 'CheckTCP'
+    throw new UnitFileError(
+      file,
+      line(later) ?? 0,
+      later,
+      'a registration has one check: CheckHTTP or CheckTCP',
+    )
+  }
+  const target =
+    draft.checkHttp !== undefined
+      ? { http: draft.checkHttp }
+      : draft.checkTcp !== undefined
+        ? { tcp: draft.checkTcp }
+        : undefined
+  if (target === undefined) {
+    const orphan = ['CheckInterval', 'CheckTimeout'].find(given)
+    if (orphan !== undefined)
+      throw new UnitFileError(file, line(orphan) ?? 0, orphan, 'without a check (CheckHTTP or CheckTCP)')
+  }
+  return {
+    name: draft.serviceName,
+    port: draft.servicePort,
+    tags: draft.serviceTags,
+    check:
+      target === undefined
+        ? undefined
+        : { ...target, intervalMs: draft.checkIntervalMs, timeoutMs: draft.checkTimeoutMs },
   }
 }
 

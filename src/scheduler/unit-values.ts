@@ -211,3 +211,85 @@ export function parseSpreadRules(value: string, line: number, min: number): Spre
     return { level, count, mode: oneOf(mode, ['hard', 'soft'] as const), line }
   })
 }
+
+const serviceNameRe = /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$/
+
+/** ServiceName=: one DNS label (letters, digits, `-`, `_`), so `<name>.service.cairn` resolves. */
+export function parseServiceName(value: string): string {
+  if (value.length > unitLimits.serviceNameCharsMax) {
+    throw new ValueFault(`longer than serviceNameCharsMax (${unitLimits.serviceNameCharsMax})`)
+  }
+  if (!serviceNameRe.test(value)) {
+    throw new ValueFault(
+      `"${value}" is not a service name (letters, digits, - and _, starting and ending with a letter or digit)`,
+    )
+  }
+  return value
+}
+
+/** ServicePort=: 1..65535, written in decimal. */
+export function parsePort(value: string): number {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN
+  if (!(port >= 1 && port <= 65_535)) throw new ValueFault(`"${value}" is not a port (1..65535)`)
+  return port
+}
+
+/** ServiceTags=: words, each non-empty and at most serviceTagBytesMax bytes. */
+export function parseTags(value: string): string[] {
+  const tags = words(value)
+  for (const tag of tags) {
+    if (tag === '') throw new ValueFault('an empty tag')
+    if (Buffer.byteLength(tag) > unitLimits.serviceTagBytesMax) {
+      throw new ValueFault(`a tag longer than serviceTagBytesMax (${unitLimits.serviceTagBytesMax} bytes)`)
+    }
+  }
+  return tags
+}
+
+function checkTargetLength(value: string): void {
+  if (value.length > unitLimits.checkTargetCharsMax) {
+    throw new ValueFault(`longer than checkTargetCharsMax (${unitLimits.checkTargetCharsMax})`)
+  }
+}
+
+/** CheckHTTP=: an absolute http:// or https:// URL. */
+export function parseHttpCheck(value: string): string {
+  checkTargetLength(value)
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ValueFault(`"${value}" is not a URL`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ValueFault(`"${value}" is not an http:// or https:// URL`)
+  }
+  if (url.hostname === '') throw new ValueFault(`"${value}" has no host`)
+  return value
+}
+
+/** CheckTCP=: `host:port`, an IPv6 address in brackets (`[::1]:80`). */
+export function parseTcpCheck(value: string): string {
+  checkTargetLength(value)
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(value)
+  const port = m === null ? Number.NaN : Number(m[3])
+  if (m === null || !(port >= 1 && port <= 65_535)) {
+    throw new ValueFault(`"${value}" is not host:port (a port in 1..65535; IPv6 as [::1]:80)`)
+  }
+  return value
+}
+
+/** A time span that must be at least `minMs` (CheckInterval, CheckTimeout, UpdateTimeoutSec). */
+export function parseSpanAtLeast(value: string, minMs: number, parse: (v: string) => number): number {
+  const ms = parse(value)
+  if (ms < minMs) throw new ValueFault(`shorter than the minimum, ${minMs} ms`)
+  return ms
+}
+
+/** A whole number in min..max, written in decimal (UpdateParallelism). */
+export function parseCount(value: string, min: number, max: number, limitName: string): number {
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN
+  if (!(n >= min)) throw new ValueFault(`"${value}" is not a whole number of at least ${min}`)
+  if (n > max) throw new ValueFault(`above ${limitName} (${max})`)
+  return n
+}
