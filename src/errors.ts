@@ -97,6 +97,19 @@ export const errorCatalogue = {
   // Scheduler unit files and names (src/scheduler): a refused unit changes nothing.
   UNIT_INVALID: 'the unit file is invalid; nothing was changed',
   UNIT_NAME_INVALID: 'the unit name (or brace expansion of names) is invalid',
+  // The fleet v1 API (src/api/fleet): a refused request changes nothing.
+  FLEET_REQUEST_INVALID:
+    'the fleet request is malformed (bad JSON, a bad parameter, page token or field); nothing was changed',
+  FLEET_UNIT_NOT_FOUND: 'the unit does not exist',
+  FLEET_FIELDS_MISSING:
+    'the request lacks a field it needs: options (or text) to create a unit, desiredState to change one',
+  FLEET_UNIT_IMMUTABLE:
+    "a unit's content cannot change once submitted (destroy it first, or replace it with ?replace=true)",
+  FLEET_TEMPLATE_MISSING: "an instance's template is not submitted",
+  FLEET_TEMPLATE_IN_USE: 'the template still has instances; destroy them first',
+  FLEET_WRITE_CONTENDED:
+    'a unit write lost its compare to concurrent writes on the same unit too many times; nothing was changed',
+  FLEET_MACHINE_UNREACHABLE: "the machine that holds the unit's journal cannot be reached",
 } as const
 
 export type ErrorCode = keyof typeof errorCatalogue
