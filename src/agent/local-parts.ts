@@ -1,7 +1,7 @@
 /**
  * The parts every agent runs over its store, server or client alike: the catalog copy and its
- * feed, the catalog writer, this machine's lease, and the registry of this machine's services and
- * checks. server-agent.ts hands it the Raft-backed store, client-agent.ts the RemoteKvStore; the
+ * feed, the catalog writer, this machine's lease, the registry of this machine's services and
+ * checks, and the unit runner (the units the scheduler assigned to this machine). server-agent.ts hands it the Raft-backed store, client-agent.ts the RemoteKvStore; the
  * caller starts and stops the parts in its own order.
  */
 import { type CatalogFeed, startCatalogFeed } from '../catalog/feed.ts'
@@ -12,6 +12,7 @@ import type { LocalAgentConfig } from './agent-config.ts'
 import { LocalRegistry } from './local-registry.ts'
 import type { AgentLogger } from './logger.ts'
 import { MachineLease, nodeIdOf } from './machine.ts'
+import { UnitRunner } from './units/runner.ts'
 
 export interface LocalParts {
   catalog: CatalogState
@@ -19,6 +20,14 @@ export interface LocalParts {
   writer: CatalogWriter
   machine: MachineLease
   registry: LocalRegistry
+  /** Start after registry and machine (it waits for the machine lease); stop before them. */
+  runner: UnitRunner
+}
+
+/** The agent's client URL for other agents (MachineRecord.Api): `http://host:port`. */
+export function clientUrl(addr: { host: string; port: number }): string {
+  const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host
+  return `http://${host}:${addr.port}`
 }
 
 export function composeLocalParts(
@@ -44,6 +53,7 @@ export function composeLocalParts(
     meta: config.metadata,
     ttlMs: config.machineTtlMs,
     registered: () => catalog.machineAlive(config.name) === true,
+    api: clientUrl(config.clientAddr),
     log: log.child({ component: 'machine' }),
   })
   const registry = new LocalRegistry({
@@ -61,5 +71,13 @@ export function composeLocalParts(
     version: options.cairnVersion,
     nodeMeta: config.metadata,
   })
-  return { catalog, feed, writer, machine, registry }
+  const runner = new UnitRunner({
+    store,
+    node: config.name,
+    dataDir: config.dataDir,
+    machine,
+    registry,
+    log: log.child({ component: 'units' }),
+  })
+  return { catalog, feed, writer, machine, registry, runner }
 }

@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { startCatalogFeed } from '../catalog/feed.ts'
+import { decodeMachine, machineKey } from '../catalog/records.ts'
 import { CatalogState } from '../catalog/state.ts'
 import { CatalogWriter } from '../catalog/writer.ts'
 import { CairnError } from '../errors.ts'
@@ -18,7 +19,7 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-async function setup() {
+async function setup(options: { api?: string } = {}) {
   const store = new LocalKvStore(undefined, () => Date.now())
   const state = new CatalogState()
   await startCatalogFeed(store, state).ready
@@ -44,6 +45,8 @@ async function setup() {
     ttlMs: 3000,
     rejoinStableMs: 3000,
     registered: () => state.machineAlive('m1') === true,
+    monotonic: () => Date.now(),
+    ...options,
   })
   return { store, state, machine, net }
 }
@@ -116,6 +119,41 @@ describe('MachineLease', () => {
     expect(state.nodeEntry('m1')?.record.Agent).toBe(true)
     expect(state.machineAlive('m1')).toBe(true)
     await machine.stop()
+  })
+
+  it('writes MachineRecord.Api when given, so other agents can reach this one', async () => {
+    const { store, machine } = await setup({ api: 'http://10.1.0.1:4001' })
+    await machine.start()
+    const kv = (await store.range({ key: machineKey('m1') })).kvs[0]
+    expect(decodeMachine(kv?.value ?? '')?.Api).toBe('http://10.1.0.1:4001')
+    await machine.stop()
+  })
+
+  it('fence deadline: the send time of the last acknowledged request + TTL; never later; gone with the lease', async () => {
+    const { store, machine, net } = await setup()
+    const changes: Array<number | undefined> = []
+    machine.onLeaseChange(() => changes.push(machine.fenceDeadlineMs))
+    const t0 = Date.now()
+    expect(machine.fenceDeadlineMs).toBeUndefined()
+    await machine.start()
+    expect(machine.fenceDeadlineMs).toBe(t0 + 3000) // the grant, sent at t0
+    await advance(store, 1000) // one keep-alive, sent at t0 + 1000 and acknowledged
+    expect(machine.fenceDeadlineMs).toBe(t0 + 4000)
+    net.stuck = 1 // the next keep-alive is never answered: the deadline does not move
+    await advance(store, 1000)
+    expect(machine.fenceDeadlineMs).toBe(t0 + 4000)
+    net.cut = true
+    await advance(store, 4000) // the lease expires on the leader no earlier than the deadline
+    expect(Date.now()).toBeGreaterThanOrEqual(t0 + 4000)
+    net.cut = false
+    await advance(store, 1000) // the keep-alive finds it lost
+    expect(machine.losses).toBe(1)
+    expect(machine.fenceDeadlineMs).toBeUndefined()
+    expect(changes).toContain(undefined) // listeners heard the loss
+    await advance(store, 1000) // the next tick grants a new lease
+    expect(machine.fenceDeadlineMs).toBeGreaterThan(t0 + 8000)
+    await machine.stop()
+    expect(machine.fenceDeadlineMs).toBeUndefined()
   })
 
   it('a clean stop revokes the lease, so the machine is marked failed at once', async () => {

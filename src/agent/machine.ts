@@ -19,6 +19,14 @@
  *   stuck on a leader that died): the tick waits at most one interval for it. stop() waits for the
  *   current tick and, when asked to, revokes the lease (a clean leave is seen at once instead of
  *   after the TTL).
+ * - Fence deadline (for the unit runner's self-fencing): the send time, on the monotonic clock, of
+ *   the latest grant or keep-alive of the current lease that was acknowledged, plus the TTL. The
+ *   leader set the lease's deadline to its own now + TTL when it applied that request, which was
+ *   after the send, so the lease cannot expire on the servers before fenceDeadlineMs (clock rates
+ *   assumed equal; drift over one TTL is far below the expiry sweep). It only moves forward for a
+ *   lease, is undefined while no lease is held, and a late acknowledgement (after the tick gave up
+ *   on it) still counts. Listeners (onLeaseChange) hear every acknowledgement, status change and
+ *   loss.
  */
 import { createHash } from 'node:crypto'
 import { nodeRecord } from '../catalog/records.ts'
@@ -43,6 +51,10 @@ export interface MachineOptions {
   keepAliveMs?: number
   rejoinStableMs?: number
   clock?: () => number
+  /** The monotonic clock of the fence deadline; default performance.now. */
+  monotonic?: () => number
+  /** The agent's client URL (`http://127.0.0.1:4001`), written as MachineRecord.Api. */
+  api?: string
   /**
    * Whether the catalog still holds this node and its machine key (the agent's catalog copy);
    * when it answers false while the lease is alive, the next keep-alive writes both again.
@@ -71,6 +83,9 @@ export class MachineLease {
   #timer: NodeJS.Timeout | undefined
   #inFlight: Promise<void> = Promise.resolve()
   #losses = 0
+  readonly #monotonic: () => number
+  #fenceDeadlineMs: number | undefined
+  readonly #listeners = new Set<() => void>()
 
   constructor(options: MachineOptions) {
     this.#options = options
@@ -78,6 +93,46 @@ export class MachineLease {
     this.#keepAliveMs = options.keepAliveMs ?? Math.max(100, Math.floor(this.#ttlMs / 3))
     this.#rejoinStableMs = options.rejoinStableMs ?? machineRejoinStableMsDefault
     this.#clock = options.clock ?? Date.now
+    this.#monotonic = options.monotonic ?? (() => performance.now())
+  }
+
+  /**
+   * On the monotonic clock: the lease cannot have expired on the servers before this time (see the
+   * header); undefined while no lease is held or none was acknowledged.
+   */
+  get fenceDeadlineMs(): number | undefined {
+    return this.#fenceDeadlineMs
+  }
+
+  /** Calls `listener` after every acknowledgement, status change and loss; returns the unsubscribe. */
+  onLeaseChange(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  #notify(): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener()
+      } catch (error) {
+        this.#options.log?.warn({ err: String(error) }, 'machine lease: a listener failed')
+      }
+    }
+  }
+
+  /** An acknowledgement of a request for `lease` sent at `sentMs` (monotonic). */
+  #acknowledged(lease: number, sentMs: number): void {
+    if (lease !== this.#lease || this.#status === 'stopped') return
+    const deadline = sentMs + this.#ttlMs
+    if (this.#fenceDeadlineMs === undefined || deadline > this.#fenceDeadlineMs)
+      this.#fenceDeadlineMs = deadline
+    this.#notify()
+  }
+
+  #setStatus(status: MachineStatus): void {
+    if (this.#status === status) return
+    this.#status = status
+    this.#notify()
   }
 
   get status(): MachineStatus {
@@ -100,7 +155,7 @@ export class MachineLease {
     await this.#grant()
     await this.#putMachine()
     if ((this.#status as MachineStatus) === 'stopped') return
-    this.#status = 'alive'
+    this.#setStatus('alive')
     this.#schedule()
   }
 
@@ -131,7 +186,8 @@ export class MachineLease {
 
   async stop(options: { revoke: boolean } = { revoke: true }): Promise<void> {
     if (this.#status === 'stopped') return
-    this.#status = 'stopped'
+    this.#setStatus('stopped')
+    this.#fenceDeadlineMs = undefined
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     await this.#inFlight
     if (options.revoke && this.#lease !== 0) {
@@ -159,10 +215,14 @@ export class MachineLease {
       }
       const lease = this.#lease
       // A keep-alive stuck on a dead leader must not hold the next ones back: wait at most one
-      // interval, then try again on the next tick (a late answer is simply dropped).
+      // interval, then try again on the next tick (a late answer only moves the fence deadline).
+      const sentMs = this.#monotonic()
       const outcome = await Promise.race([
         this.#options.store.leaseKeepAlive(lease).then(
-          () => 'ok' as const,
+          () => {
+            this.#acknowledged(lease, sentMs)
+            return 'ok' as const
+          },
           (error: unknown) => error,
         ),
         new Promise<'slow'>((resolve) => setTimeout(() => resolve('slow'), this.#keepAliveMs).unref()),
@@ -172,7 +232,7 @@ export class MachineLease {
       if (this.#status === 'rejoining' && this.#clock() - this.#leaseSince >= this.#rejoinStableMs) {
         await this.#writeNode()
         await this.#putMachine()
-        if ((this.#status as MachineStatus) !== 'stopped') this.#status = 'alive'
+        if ((this.#status as MachineStatus) !== 'stopped') this.#setStatus('alive')
         this.#options.log?.info({ lease: this.#lease }, 'machine lease: rejoined, served again')
       } else if (this.#status === 'alive' && this.#options.registered?.() === false) {
         // Deregistered behind the agent's back (PUT /v1/catalog/deregister): the agent owns its
@@ -186,7 +246,8 @@ export class MachineLease {
       if (isCairnError(error, 'KV_LEASE_NOT_FOUND')) {
         this.#losses++
         this.#lease = 0
-        this.#status = 'lost'
+        this.#fenceDeadlineMs = undefined
+        this.#setStatus('lost')
         this.#options.log?.warn(
           { node: this.#options.node },
           'machine lease expired: the machine was marked failed',
@@ -197,10 +258,13 @@ export class MachineLease {
   }
 
   async #grant(): Promise<void> {
+    const sentMs = this.#monotonic()
     const granted = await this.#options.store.leaseGrant({ ttlMs: this.#ttlMs })
     this.#lease = granted.id
     this.#leaseSince = this.#clock()
+    this.#fenceDeadlineMs = undefined
     if (this.#status === 'lost') this.#status = 'rejoining'
+    this.#acknowledged(granted.id, sentMs)
   }
 
   async #writeNode(): Promise<void> {
@@ -222,6 +286,7 @@ export class MachineLease {
       Node: this.#options.node,
       Lease: this.#lease,
       SinceMs: this.#clock(),
+      ...(this.#options.api !== undefined ? { Api: this.#options.api } : {}),
     })
   }
 }
