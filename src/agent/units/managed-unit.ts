@@ -239,6 +239,7 @@ export class ManagedUnit {
       this.#failed(hash, { code: null, signal: null }, errorText(error))
       return
     }
+    if (this.#wanted()?.hash !== hash) return // fenced, stopped or replaced while reading files
     if (service.execStartPre.length > 0) this.#setState({ activeState: 'activating', subState: 'start-pre' })
     for (const command of service.execStartPre) {
       const exit = await this.#helper('ExecStartPre', command, launch, ctx.limits.startPreTimeoutMs)
