@@ -14,6 +14,7 @@ import { addDevCommand } from './dev-command.ts'
 import { addKvCommand } from './kv-command.ts'
 import { addMemberCommand } from './member-command.ts'
 import { addStatusCommand } from './status-command.ts'
+import { addUnitCommand } from './unit-command.ts'
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   addKvCommand(program)
   addMemberCommand(program)
   addStatusCommand(program)
+  addUnitCommand(program)
   return program
 }
 
