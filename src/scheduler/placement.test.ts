@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Placement, type PlacementMachine, type PlacementUnit } from './placement.ts'
+import { placementLimits } from './placement-limits.ts'
 import { testGrid, testInstances, testUnit } from './placement-test-support.ts'
 
 function placementWith(machines: readonly PlacementMachine[]): Placement {
@@ -375,5 +376,37 @@ describe('incremental counts', () => {
     placement.upsertMachine(machine('m1'))
     const refused = placement.place(testUnit('g.service', { fleet: 'Global=true' }))
     expect(refused.ok ? '' : refused.reason).toMatch(/^Global=true/)
+  })
+
+  it('caches past their limits drop the oldest entry and rebuild it when asked again', () => {
+    const placement = placementWith(testGrid(1, 2, 1))
+    // Conflicts globs: more idle ones than idlePatternsMax; the first is dropped, then rebuilt.
+    const globs = placementLimits.idlePatternsMax + 10
+    for (let i = 0; i < globs; i++)
+      placement.place(testUnit(`u-${i}.service`, { fleet: `Conflicts=v-${i}.service` }))
+    placement.assign(testUnit('v-0.service'), 'r0-z0-m0')
+    expect(placeAll(placement, [testUnit('u-0.service', { fleet: 'Conflicts=v-0.service' })])).toEqual([
+      'r0-z1-m0',
+    ])
+    // Idle templates past idleTemplatesMax: the oldest's counts are rebuilt from its instances.
+    placement.assign(testUnit('t0@1.service'), 'r0-z1-m0')
+    placement.unassign('t0@1.service')
+    for (let i = 1; i <= placementLimits.idleTemplatesMax + 10; i++)
+      placement.place(testUnit(`t${i}@1.service`))
+    placement.assign(testUnit('t0@2.service'), 'r0-z0-m0')
+    expect(zoneCounts(placement, 't0@.service', ['zone'], 0)).toEqual({ 'r0-z0': 1, 'r0-z1': 0 })
+    // One template over more topologies than templateTopologiesMax: the oldest view is rebuilt.
+    const topologies = [
+      ['region'],
+      ['zone'],
+      ['region', 'zone'],
+      ['zone', 'machine'],
+      ['machine'],
+      ['region'],
+    ]
+    for (const topology of topologies) {
+      expect(placement.spreadCounts('t0@.service', topology).at(-1)!.size).toBeGreaterThan(0)
+    }
+    expect(zoneCounts(placement, 't0@.service', ['region'], 0)).toEqual({ r0: 1 })
   })
 })
