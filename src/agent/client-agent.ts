@@ -31,6 +31,7 @@
  */
 import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Forwarder } from '../api/etcd-v2/forward.ts'
+import { buildFleetApi } from '../api/fleet/index.ts'
 import { catalogPrefix } from '../catalog/records.ts'
 import type { CatalogState } from '../catalog/state.ts'
 import { DnsServer } from '../dns/server.ts'
@@ -76,7 +77,7 @@ async function startLocked(
   lock: DataDirLock,
 ): Promise<ClientAgent> {
   const remote = new RemoteKvStore({ servers: config.join })
-  const { catalog, feed, writer, machine, registry } = composeLocalParts(config, remote, {
+  const { catalog, feed, writer, machine, registry, runner } = composeLocalParts(config, remote, {
     role: 'client',
     log,
     cairnVersion,
@@ -120,6 +121,7 @@ async function startLocked(
     watchers: remote.watcherCount,
     upstreamWatches: remote.upstreamCount,
     leader: status.leader(),
+    units: runner.status(),
   }))
   try {
     await app.register(buildEtcdV2Forwarder({ upstream: remote }))
@@ -135,6 +137,9 @@ async function startLocked(
         nodeName: config.name,
         agent: registry,
       }),
+    )
+    await app.register(
+      buildFleetApi({ store: remote, catalog, journals: runner.journals, nodeName: config.name }),
     )
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
     status.start()
@@ -158,9 +163,14 @@ async function startLocked(
   log.info({ clientUrl, servers: config.join }, 'client agent serving')
   const machineStarted = machine.begin()
   void machineStarted.then(() => log.info({ node: config.name }, 'machine registered in the catalog'))
+  const runnerStarted = runner
+    .start()
+    .catch((error: unknown) => log.error({ err: error }, 'unit runner failed to start'))
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await runnerStarted
+      await runner.stop().catch(() => {})
       stopping.abort()
       await Promise.race([machine.stop({ revoke: true }), delay(machineRevokeWaitMs)])
       await registry.stop().catch(() => {})

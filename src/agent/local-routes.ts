@@ -3,7 +3,7 @@
  * /version) and GET /metrics (metrics.ts):
  *   GET /_cairn/status   this member's Raft view: name, Cairn version, ids, role, leader, term, commit, applied,
  *                        store revision, snapshots received from a leader since start, voters,
- *                        learners and the member table
+ *                        learners and the member table; the scheduler engine and the unit runner
  * Ids are hex, as etcd shows them. Read-only, answered from local state (no Raft round), so it
  * works on a member that has no leader: it is what `cairn status` and the tests poll.
  *   POST /_cairn/transfer-leader?to=<hexid>   asks the leader to hand leadership to voter <hexid>
@@ -25,6 +25,8 @@ export interface LocalRoutesDeps {
   clientUrl: string
   cairnVersion: string
   store: ReplicatedStore
+  /** More of this agent's status (the scheduler engine, the unit runner), merged in. */
+  more?: () => object
 }
 
 export function registerLocalRoutes(app: FastifyInstance, deps: LocalRoutesDeps): void {
@@ -74,6 +76,7 @@ function statusOf(deps: LocalRoutesDeps): object {
       peerUrls: m.peerUrls,
       isLearner: m.isLearner,
     })),
+    ...deps.more?.(),
   }
 }
 

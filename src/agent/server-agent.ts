@@ -33,6 +33,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
+import { buildFleetApi } from '../api/fleet/index.ts'
 import { registerStoreRoutes } from '../api/store/index.ts'
 import type { CatalogState } from '../catalog/state.ts'
 import { DnsServer } from '../dns/server.ts'
@@ -45,6 +46,7 @@ import { encodeMemberContext } from '../raft/member-context.ts'
 import { RaftNode } from '../raft/node.ts'
 import { FileStorage } from '../raft/storage/file-storage.ts'
 import { createPeerTransport, type TcpPeerTransport } from '../raft/transport/tcp-transport.ts'
+import { SchedulerEngine } from '../scheduler/engine.ts'
 import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { type DataDirLock, startWithDataDirLock } from './data-dir-lock.ts'
@@ -145,7 +147,7 @@ async function startLocked(
   )
   const store = new ReplicatedStore({ node, stateMachine, leaderGraceMs: config.electionTimeoutMs })
   const kv = new ReplicatedKvStore(store)
-  const { catalog, feed, writer, machine, registry } = composeLocalParts(config, kv, {
+  const { catalog, feed, writer, machine, registry, runner } = composeLocalParts(config, kv, {
     role: 'server',
     log,
     cairnVersion,
@@ -156,6 +158,7 @@ async function startLocked(
   /** Ends the store API's watch streams first on stop, so client agents move to another server. */
   const storeClosing = new AbortController()
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
+  const engine = new SchedulerEngine({ store: kv, id: config.name, log: log.child({ component: 'engine' }) })
   const app = buildHttp(log)
   registerLocalRoutes(app, {
     name: config.name,
@@ -165,6 +168,7 @@ async function startLocked(
     clientUrl,
     cairnVersion,
     store,
+    more: () => ({ engine: engine.status(), units: runner.status() }),
   })
   registerMetricsRoute(app, {
     id,
@@ -210,6 +214,9 @@ async function startLocked(
         agent: registry,
       }),
     )
+    await app.register(
+      buildFleetApi({ store: kv, catalog, journals: runner.journals, nodeName: config.name }),
+    )
     registerStoreRoutes(app, kv, storeClosing.signal)
     await app.listen({ host: config.clientAddr.host, port: config.clientAddr.port })
     await feed.ready
@@ -244,9 +251,16 @@ async function startLocked(
   )
   const machineStarted = machine.begin()
   void machineStarted.then(() => log.info({ node: config.name }, 'machine registered in the catalog'))
+  const runnerStarted = runner
+    .start()
+    .catch((error: unknown) => log.error({ err: error }, 'unit runner failed to start'))
+  engine.start()
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await engine.stop().catch(() => {})
+      await runnerStarted
+      await runner.stop().catch(() => {})
       storeClosing.abort()
       // A clean leave: revoke the machine lease so the catalog sees it at once (bounded: without
       // a quorum the revoke cannot commit, and the lease then expires on its own).
