@@ -46,6 +46,8 @@ export class AgentCluster {
   readonly running = new Map<string, AgentProcess>()
   /** Flags added to every member's command line (e.g. a short --machine-ttl). */
   extraArgs: string[] = []
+  /** Flags added to one member's command line (e.g. its --metadata). */
+  readonly memberArgs = new Map<string, string[]>()
 
   private constructor(names: string[], ports: number[], timing: ClusterTiming) {
     this.names = names
@@ -95,6 +97,7 @@ export class AgentCluster {
       '--dns-addr',
       `127.0.0.1:${ports.dns}`,
       ...this.extraArgs,
+      ...(this.memberArgs.get(name) ?? []),
     ]
   }
 
