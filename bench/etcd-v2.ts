@@ -39,12 +39,23 @@ import { type MemoryRow, runMemory } from './etcd-v2-memory.ts'
 import { runWatch, type WatchPlacement, type WatchRow } from './etcd-v2-watch.ts'
 import { startWatchFloor } from './etcd-v2-watch-floor.ts'
 
-type Part = 'kv' | 'watch' | 'memory' | 'failover' | 'dns' | 'blocking'
-const partsInOrder: Part[] = ['kv', 'watch', 'memory', 'failover', 'dns', 'blocking']
+type Part = 'kv' | 'watch' | 'memory' | 'failover' | 'dns' | 'blocking' | 'placement' | 'scheduler'
+const partsInOrder: Part[] = [
+  'kv',
+  'watch',
+  'memory',
+  'failover',
+  'dns',
+  'blocking',
+  'placement',
+  'scheduler',
+]
 /** Rows that are their own scripts (issue 5), run as children with this run's --seconds. */
 const scriptParts = {
   dns: 'dns-qps.ts', // DNS queries per second against BIND
   blocking: 'consul-blocking.ts', // blocking-query fan-out, 10,000 clients
+  placement: 'scheduler-placement.ts', // issue 6: 50,000 units placed on 1,000 simulated machines, ~2 s
+  scheduler: 'scheduler.ts', // issue 6: start, scale, rolling update, machine failure on 4 agents
 } as const
 
 /** A bad option or environment: printed as one line, exit code 2. */
@@ -334,12 +345,14 @@ async function main(): Promise<void> {
   const parts = { kv: kvPart, watch: watchPart, memory: memoryPart }
   for (const part of o.parts) {
     if (part === 'failover') await failoverPart(o)
-    else if (part === 'dns' || part === 'blocking') runScriptPart(part, o)
+    else if (isScriptPart(part)) runScriptPart(part, o)
     else await withClusters(o.systems, (clusters) => parts[part](clusters, o))
   }
   console.log('')
   console.log(`load average at the end: ${load()}`)
 }
+
+const isScriptPart = (part: Part): part is keyof typeof scriptParts => part in scriptParts
 
 function runScriptPart(part: keyof typeof scriptParts, o: Options): void {
   console.log('')
