@@ -66,6 +66,7 @@ export class SchedulerModel {
   schedulerRevision = 0
   catalogRevision = 0
   #changes: ModelChanges = { units: new Set(), machines: new Set(), reloaded: true }
+  #catalogTouched = false
   readonly #onChange: () => void
 
   constructor(onChange: () => void = () => {}) {
@@ -103,10 +104,17 @@ export class SchedulerModel {
       this.#onChange()
     },
     apply: (event) => {
+      const before = this.#changes.machines.size
       this.#applyCatalog(event)
       this.catalogRevision = Math.max(this.catalogRevision, event.revision)
+      if (this.#changes.machines.size !== before) this.#catalogTouched = true
     },
-    flush: () => this.#onChange(),
+    // Services and checks change often and mean nothing to placement: only machines wake the engine.
+    flush: () => {
+      if (!this.#catalogTouched) return
+      this.#catalogTouched = false
+      this.#onChange()
+    },
   }
 
   takeChanges(): ModelChanges {

@@ -233,7 +233,8 @@ export function decodeUnit(value: string): UnitRecord | undefined {
   const o = parseObject(value)
   if (o === undefined) return undefined
   const { name, desiredState, template, submittedMs } = o
-  if (!str(name) || !desiredStates.includes(desiredState as DesiredState) || !num(submittedMs)) return undefined
+  if (!str(name) || !desiredStates.includes(desiredState as DesiredState) || !num(submittedMs))
+    return undefined
   const record: UnitRecord = { name, desiredState: desiredState as DesiredState, submittedMs }
   if (o.version !== undefined) {
     const version = decodeVersion(o.version)
@@ -257,7 +258,8 @@ export function decodeAssignment(value: string): Assignment | undefined {
   const o = parseObject(value)
   if (o === undefined) return undefined
   const { unit, machine, desiredState, text, hash, engine, placedMs } = o
-  if (!str(unit) || !str(machine) || !str(text) || !str(hash) || !num(engine) || !num(placedMs)) return undefined
+  if (!str(unit) || !str(machine) || !str(text) || !str(hash) || !num(engine) || !num(placedMs))
+    return undefined
   if (desiredState !== 'loaded' && desiredState !== 'launched') return undefined
   return { unit, machine, desiredState, text, hash, engine, placedMs }
 }
