@@ -200,29 +200,28 @@ export async function rollingRow(url: string, parallelism: number, pollMs: numbe
     if (doneAt === undefined) await sleep(pollMs)
   }
   const healthyAt = await untilHealthy(url, names, hash, pollMs)
-  const gaps = steps.map((t, i) => t - (i === 0 ? t0 : (steps[i - 1] as number)))
-  const meanStep = gaps.reduce((a, b) => a + b, 0) / Math.max(1, gaps.length) / 1000
+  const takes = steps.map((t) => ((t - t0) / 1000).toFixed(2)).join(', ')
   const result: RowResult = {
     seconds: (healthyAt - t0) / 1000,
     notes: [
       `UpdateParallelism=${parallelism}; first start of the 10 until all passing: ${seconds(t1, readyAt)}`,
-      `rollout done ${seconds(t0, doneAt)}, all new and passing ${seconds(t0, healthyAt)}; ${steps.length} instances taken, ${meanStep.toFixed(2)} s apart on average`,
+      `instances taken at ${takes} s; rollout done ${seconds(t0, doneAt)}, all new and passing ${seconds(t0, healthyAt)}`,
     ],
   }
   await cleanUp(url, names, web)
   return result
 }
 
+export type VictimKind = 'client' | 'server' | 'engine'
+
 /**
- * The machine to fail: the client agent, or a server that neither runs the engine nor leads Raft
- * (so the row measures the machine's units, not an engine or Raft election).
+ * The machine to fail: the client agent; a server that neither runs the engine nor leads Raft (so
+ * the row measures the machine's units, not an engine or Raft election); or the engine's server.
  */
-export async function pickVictim(
-  cluster: SchedulerCluster,
-  kind: 'client' | 'server',
-): Promise<SchedulerMachine> {
+export async function pickVictim(cluster: SchedulerCluster, kind: VictimKind): Promise<SchedulerMachine> {
   if (kind === 'client') return cluster.machines.find((m) => !m.server) as SchedulerMachine
   const engine = await cluster.engineMachine()
+  if (kind === 'engine') return engine
   for (const m of cluster.machines) {
     if (!m.server || m === engine) continue
     const status = await getJson<{ role?: string }>(`${m.url}/_cairn/status`)
@@ -237,11 +236,15 @@ export async function failureRow(
   victim: SchedulerMachine,
   pollMs: number,
 ): Promise<RowResult> {
-  const observer = await cluster.engineMachine()
+  const observer = cluster.machines.find((m) => m.server && m !== victim) as SchedulerMachine
+  const engine = await cluster.engineMachine()
   const hash = unitHash(sleeperText())
   const before = (await fleetStates(observer.url)) ?? []
   const moved = before.filter((s) => s.machineID === victim.name && runs(s, hash)).map((s) => s.name)
   if (moved.length === 0) throw new Error(`${victim.name} runs no sleeper`)
+  const role = victim.server
+    ? (await getJson<{ role?: string }>(`${victim.url}/_cairn/status`))?.role
+    : undefined
   const deadline = performance.now() + rowWaitMs
   const t0 = performance.now()
   await cluster.kill(victim.name)
@@ -262,7 +265,12 @@ export async function failureRow(
     await sleep(pollMs)
   }
   const runningAt = performance.now()
-  const what = victim.server ? 'server agent (a Raft follower, not the engine)' : 'client agent'
+  const raft = role === 'leader' ? 'the Raft leader' : 'a Raft follower'
+  const what = !victim.server
+    ? 'client agent'
+    : victim === engine
+      ? `server agent running the engine, ${raft}`
+      : `server agent, ${raft}, not the engine`
   return {
     seconds: (runningAt - t0) / 1000,
     notes: [

@@ -15,7 +15,8 @@
  *   rolling   10 web servers passing their check; a new template version (UpdateParallelism=1);
  *             until the rollout is done and all 10 report the new hash active and passing
  *   failure   kill -9 of the client agent (never the engine's server; --fail server picks a server
- *             that is neither the engine nor the Raft leader) running ~25 of the 100 sleepers,
+ *             that is neither the engine nor the Raft leader, --fail engine the engine's server)
+ *             running 25 of the 100 sleepers,
  *             until all its units run on the other machines
  *   failure-1s  the same on a fresh cluster started with --machine-ttl 1000
  *
@@ -34,6 +35,7 @@ import {
   scaleRow,
   sleeperNames,
   startRow,
+  type VictimKind,
 } from './scheduler-rows.ts'
 
 type Row = 'start' | 'scale' | 'rolling' | 'failure' | 'failure-1s'
@@ -67,10 +69,12 @@ const fail = values.fail
 const bad = values.rows.split(',').filter((r) => !rowsInOrder.includes(r as Row))
 if (
   bad.length > 0 ||
-  (fail !== 'client' && fail !== 'server') ||
+  !['client', 'server', 'engine'].includes(fail) ||
   ![runs, parallelism, pollMs].every((n) => n > 0)
 ) {
-  console.error(`scheduler bench: --rows ${rowsInOrder.join(',')}; --fail client|server; positive numbers`)
+  console.error(
+    `scheduler bench: --rows ${rowsInOrder.join(',')}; --fail client|server|engine; positive numbers`,
+  )
   process.exit(2)
 }
 
@@ -127,13 +131,13 @@ async function oneRun(): Promise<Map<Row, number>> {
       if (rows.includes('scale')) keep('scale', await scaleRow(url, units, pollMs))
       else if (rows.includes('failure')) await startRow(url, units, pollMs)
       if (rows.includes('failure'))
-        keep('failure', await failureRow(cluster, await pickVictim(cluster, fail as 'client'), pollMs))
+        keep('failure', await failureRow(cluster, await pickVictim(cluster, fail as VictimKind), pollMs))
     })
   }
   if (rows.includes('failure-1s')) {
     await withCluster(1_000, async (cluster) => {
       await startRow(cluster.machines[0]?.url as string, units, pollMs)
-      keep('failure-1s', await failureRow(cluster, await pickVictim(cluster, fail as 'client'), pollMs))
+      keep('failure-1s', await failureRow(cluster, await pickVictim(cluster, fail as VictimKind), pollMs))
     })
   }
   return figures
