@@ -1,7 +1,8 @@
 /**
  * The scheduler end to end (issue 6): real agents, real unit processes, the real `cairn unit` CLI.
  * Three server agents (zones a, b, c) and six client agents (two per zone) on random loopback
- * ports: nine machines, each with its own data dir, ports and metadata. Machine TTL 1 s.
+ * ports: nine machines, each with its own data dir, ports and metadata. Machine TTL 2 s: above the
+ * 1 s election timeout, so that a Raft leader change does not fence every runner.
  *
  * Proves:
  *   - 9 instances of a template over 3 zones land 3/3/3, one per machine, each run once;
@@ -10,7 +11,9 @@
  *     gets nothing back (no rebalancing);
  *   - fleet's rules: MachineMetadata, MachineOf, Conflicts and Global behave as in fleet;
  *   - a unit's declared service and HTTP check put it in DNS while healthy; a rolling update
- *     replaces the instances one at a time and a failing version is rolled back.
+ *     replaces the instances one at a time and a failing version is rolled back;
+ *   - kill -9 of the server running the engine: a new engine is elected and the dead server's
+ *     units run elsewhere, each once.
  * Every process a test starts is counted with pgrep by a marker in its command line and stopped
  * at the end; every wait polls with a deadline.
  */
@@ -31,7 +34,7 @@ import {
 } from './helpers/agent-processes.ts'
 import { freePorts } from './helpers/ports.ts'
 
-const machineTtlMs = 1_000
+const machineTtlMs = 2_000
 const zones = ['a', 'b', 'c'] as const
 /** A marker no other test's process carries: `sleep 7531<i>`. */
 const sleepMarker = '7531'
@@ -45,6 +48,7 @@ interface UnitState {
 }
 
 let cluster: AgentCluster
+let serverProcs: AgentProcess[] = []
 const clients = new Map<string, { proc: AgentProcess; url: string; zone: string; args: string[] }>()
 let unitDir: string
 let endpoint: string
@@ -65,7 +69,7 @@ beforeAll(async () => {
   cluster = await AgentCluster.create(3)
   cluster.extraArgs = ['--machine-ttl', String(machineTtlMs)]
   for (const [i, n] of cluster.names.entries()) cluster.memberArgs.set(n, ['--metadata', `zone=${zones[i]}`])
-  cluster.startAll()
+  serverProcs = cluster.startAll()
   await cluster.leader()
   endpoint = cluster.clientUrl('m1')
   const servers = cluster.names.map((n) => cluster.clientUrl(n).replace('http://', '')).join(',')
@@ -131,8 +135,13 @@ afterAll(async () => {
 }, 60_000)
 
 function diagnostics(): string {
+  const exited = serverProcs.filter((p) => p.child.exitCode !== null || p.child.signalCode !== null)
+  const dead = exited.map(
+    (p) =>
+      `--- ${p.name} (exited ${p.child.exitCode ?? p.child.signalCode})\n${p.output.slice(-30).join('')}`,
+  )
   const tails = [...clients.entries()].map(([n, c]) => `--- ${n}\n${c.proc.output.slice(-20).join('')}`)
-  return `${cluster.outputs()}\n${tails.join('\n')}`
+  return `${cluster.outputs()}\n${dead.join('\n')}\n${tails.join('\n')}`
 }
 
 function unitFile(name: string, text: string): void {
@@ -437,4 +446,49 @@ describe('the scheduler with real agents', () => {
     )
     await cli(['destroy', ...names, 'hello@.service'])
   }, 120_000)
+  it("kill -9 of the server running the engine: another is elected and that server's units run elsewhere", async () => {
+    const engines = await Promise.all(
+      cluster.names.map(async (n) => {
+        const res = await http('GET', `${cluster.clientUrl(n)}/_cairn/status`)
+        return (res?.body as { engine?: { leading?: boolean } } | undefined)?.engine?.leading === true
+          ? n
+          : undefined
+      }),
+    )
+    const leader = engines.find((n) => n !== undefined) as string
+    const before = await running('web@')
+    const onLeader = [...before.entries()].filter(([, m]) => m.includes(leader)).map(([u]) => u)
+    expect(onLeader.length).toBeGreaterThan(0)
+    endpoint = cluster.clientUrl(cluster.names.find((n) => n !== leader) as string)
+    await cluster.kill(leader, 'SIGKILL')
+    const killedAt = Date.now()
+    await pollUntil(
+      async () => {
+        const r = await running('web@')
+        return r.size === 9 && onLeader.every((u) => r.get(u)?.[0] !== leader) ? true : undefined
+      },
+      `the units of ${leader} running elsewhere`,
+      30_000,
+      diagnostics,
+    )
+    console.log(
+      `scheduler-agents: ${onLeader.join(', ')} running again ${Date.now() - killedAt} ms after kill -9 of ${leader}, the engine's server`,
+    )
+    const newEngine = await pollUntil(
+      async () => {
+        for (const n of cluster.names.filter((x) => x !== leader)) {
+          const res = await http('GET', `${cluster.clientUrl(n)}/_cairn/status`)
+          if ((res?.body as { engine?: { leading?: boolean } } | undefined)?.engine?.leading === true)
+            return n
+        }
+        return undefined
+      },
+      'a new engine',
+      10_000,
+      diagnostics,
+    )
+    expect(newEngine).not.toBe(leader)
+    const procs = sleepers()
+    for (let i = 1; i <= 9; i++) expect(procs.get(`${sleepMarker}${i}`), `web@${i}`).toBe(1)
+  }, 60_000)
 })

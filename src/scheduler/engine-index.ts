@@ -8,8 +8,8 @@
  *   non-Global unit, one machine: the first by machine id if the keyspace somehow holds more) and
  *   exactly the live machines with their metadata.
  * - Between syncs, assign()/unassign() record the plan's own decisions ahead of their echo; the
- *   echo then changes nothing. A plan whose writes failed is dropped with the whole index
- *   (reset()), never patched.
+ *   echo then changes nothing. After a plan whose writes failed, or a sync or plan that threw, the
+ *   index is invalidated and the next sync() rebuilds it whole from the model; it is never patched.
  */
 import { nodeSegment } from '../catalog/records.ts'
 import type { ModelChanges, SchedulerModel } from './engine-model.ts'
@@ -30,6 +30,8 @@ export class PlacementIndex {
   /** unit → machine ids the placement was told. */
   #told = new Map<string, Set<string>>()
   #parsed = new Map<string, ParsedUnit | string>()
+  /** Set until a full rebuild succeeds: the placement may not match the model. */
+  #invalid = false
 
   /** The parsed unit, or the parse error's message. */
   parse(name: string, text: string, hash: string): ParsedUnit | string {
@@ -57,12 +59,19 @@ export class PlacementIndex {
     this.#told.clear()
   }
 
+  /** The next sync() rebuilds everything from the model (after a failed write or plan). */
+  invalidate(): void {
+    this.#invalid = true
+  }
+
   /** Brings the placement up to date with the model's changes since the last sync. */
   sync(model: SchedulerModel, changes: ModelChanges): void {
-    if (changes.reloaded) {
+    if (changes.reloaded || this.#invalid) {
       this.reset()
+      this.#invalid = true
       for (const seg of model.machines.keys()) this.#syncMachine(model, seg)
       for (const unit of model.assignments.keys()) this.#syncUnit(model, unit)
+      this.#invalid = false
       return
     }
     for (const seg of changes.machines) this.#syncMachine(model, seg)
@@ -117,8 +126,10 @@ export class PlacementIndex {
     const want = new Map<string, { text: string; hash: string }>()
     const byMachine = model.assignments.get(unit)
     for (const [seg, a] of byMachine ?? []) {
+      // A machine not in the placement yet (a sync adds machines one by one) is synced with its
+      // own units when it is added.
       const live = model.liveMachine(seg)
-      if (live !== undefined) want.set(live.id, a)
+      if (live !== undefined && this.placement.hasMachine(live.id)) want.set(live.id, a)
     }
     const told = this.#told.get(unit)
     for (const machine of [...(told ?? [])]) if (!want.has(machine)) this.unassign(unit, machine)

@@ -193,14 +193,26 @@ class Term {
       if (this.#stopped) return
       this.#dirty = false
       const started = performance.now()
-      this.#index.sync(this.model, this.model.takeChanges())
-      const plan = planReconcile({
-        model: this.model,
-        index: this.#index,
-        fence: this.fence,
-        nowMs: this.#clock(),
-        updateStarted: this.#updateStarted,
-      })
+      let plan: Plan
+      try {
+        this.#index.sync(this.model, this.model.takeChanges())
+        plan = planReconcile({
+          model: this.model,
+          index: this.#index,
+          fence: this.fence,
+          nowMs: this.#clock(),
+          updateStarted: this.#updateStarted,
+        })
+      } catch (error) {
+        // A bug in planning must not take the server agent down with it: log, rebuild the index
+        // from the model, and try again after a pause.
+        this.#o.log?.error({ err: error }, 'engine: planning failed; rebuilding the index and trying again')
+        this.#reloadIndex()
+        await this.#sleep(retryMs)
+        retryMs = Math.min(retryMs * 2, retryMsMax)
+        this.#dirty = true
+        continue
+      }
       this.#hooks.onPlanned(plan, performance.now() - started)
       this.#arm(plan.wakeAtMs)
       if (plan.ops.length === 0 && plan.guarded.length === 0) continue
@@ -220,7 +232,6 @@ class Term {
       } catch (error) {
         if (this.#stopped) return
         this.#o.log?.warn({ err: error }, 'engine: writing a plan failed; planning again from the keyspace')
-        this.model.takeChanges()
         this.#reloadIndex()
         await this.#sleep(retryMs)
         retryMs = Math.min(retryMs * 2, retryMsMax)
@@ -229,9 +240,9 @@ class Term {
     }
   }
 
-  /** After a failed write: the next sync rebuilds the index from the model. */
+  /** After a failed write or plan: the next pass rebuilds the index from the model. */
   #reloadIndex(): void {
-    this.#index.sync(this.model, { units: new Set(), machines: new Set(), reloaded: true })
+    this.#index.invalidate()
   }
 
   /** Writes the plan; the last revision, or undefined when the fence failed (deposed). */
