@@ -153,6 +153,8 @@ interface LocalCheck {
   readonly body: Record<string, unknown> | undefined
   readonly maintenance: LocalMaintenance | undefined
   runner: CheckRunner | undefined
+  /** When the first run comes (default: the registry's, else a random stagger). */
+  firstRunDelayMs?: number
 }
 
 type Phase = 'new' | 'running' | 'stopped'
@@ -177,6 +179,7 @@ export class LocalRegistry implements LocalAgent {
   #lock: Promise<unknown> = Promise.resolve()
   readonly #dirtyServices = new Set<string>()
   readonly #dirtyChecks = new Set<string>()
+  readonly #checkListeners = new Set<(serviceId: string) => void>()
   readonly #deadServices = new Set<string>()
   /** Check id → the service id it had (its deletion is covered by that service's deletion). */
   readonly #deadChecks = new Map<string, string>()
@@ -243,7 +246,15 @@ export class LocalRegistry implements LocalAgent {
 
   // ---- LocalAgent ----
 
-  async registerService(body: unknown, options: { replaceExistingChecks: boolean }): Promise<void> {
+  /**
+   * `firstCheckDelayMs` (Cairn-internal, not an API field): when the service's new checks run
+   * first, instead of a random stagger within their Interval. The unit runner registers a unit's
+   * service as its process starts and wants its health soon (a rolling update waits for it).
+   */
+  async registerService(
+    body: unknown,
+    options: { replaceExistingChecks: boolean; firstCheckDelayMs?: number },
+  ): Promise<void> {
     this.#assertRunning()
     const parsed = parseServiceDefinition(body, this.#checkOptions)
     const { service } = parsed
@@ -255,7 +266,10 @@ export class LocalRegistry implements LocalAgent {
       const kept = new Set<string>()
       for (const { definition, body: checkBody } of parsed.checks) {
         kept.add(definition.id)
-        checks.set(definition.id, this.#reuseOrNew(checks.get(definition.id), definition, checkBody))
+        const entry = this.#reuseOrNew(checks.get(definition.id), definition, checkBody)
+        if (options.firstCheckDelayMs !== undefined && entry.runner === undefined)
+          entry.firstRunDelayMs = options.firstCheckDelayMs
+        checks.set(definition.id, entry)
       }
       if (options.replaceExistingChecks) {
         for (const [id, entry] of checks) {
@@ -862,8 +876,8 @@ export class LocalRegistry implements LocalAgent {
     const runner = new CheckRunner(entry.definition, {
       onChange: (change) => this.#onCheckChange(entry, change),
       clock: this.#clock,
-      ...(this.#o.checkFirstRunDelayMs !== undefined
-        ? { firstRunDelayMs: this.#o.checkFirstRunDelayMs }
+      ...(this.#o.checkFirstRunDelayMs !== undefined || entry.firstRunDelayMs !== undefined
+        ? { firstRunDelayMs: this.#o.checkFirstRunDelayMs ?? entry.firstRunDelayMs }
         : {}),
     })
     entry.runner = runner
@@ -877,6 +891,15 @@ export class LocalRegistry implements LocalAgent {
     this.#stopping.add(stopping)
   }
 
+  /**
+   * Calls `listener` with the service id each time a check of a service changes status (the unit
+   * runner reports a unit's health at once, not at its next poll). Returns the unsubscribe.
+   */
+  onServiceCheckChange(listener: (serviceId: string) => void): () => void {
+    this.#checkListeners.add(listener)
+    return () => this.#checkListeners.delete(listener)
+  }
+
   #onCheckChange(entry: LocalCheck, change: CheckChange): void {
     if (this.#checks.get(entry.id) !== entry || this.#phase !== 'running') return
     if (change.status !== change.previousStatus) {
@@ -884,6 +907,7 @@ export class LocalRegistry implements LocalAgent {
         { check: entry.id, service: entry.serviceId, status: change.status, previous: change.previousStatus },
         'agent: check status changed',
       )
+      if (entry.serviceId !== '') for (const listener of this.#checkListeners) listener(entry.serviceId)
     }
     this.#dirtyChecks.add(entry.id)
     void this.#requestPush()

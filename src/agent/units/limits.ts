@@ -34,8 +34,18 @@ export const runnerLimits = {
   /** First retry of a failed state write; doubles up to stateRetryMsMax. */
   stateRetryMsMin: 200,
   stateRetryMsMax: 5_000,
-  /** How often a running unit's declared check status is read from the local registry. */
+  /**
+   * How often a running unit's declared check status is read from the local registry, besides at
+   * once whenever the registry reports the check changed (the poll is the fallback).
+   */
   healthPollMs: 1_000,
+  /**
+   * When a unit's declared check first runs after the unit's process started (instead of Consul's
+   * random stagger within the Interval): soon, so that a rolling update learns the new instance is
+   * healthy without waiting up to one Interval; a process not listening yet fails it once and the
+   * check runs again one Interval later.
+   */
+  checkFirstRunMs: 250,
   /** stop(): the longest a graceful stop of every unit may take before the rest are SIGKILLed. */
   stopAllMsMax: 30_000,
   /** An EnvironmentFile=, in bytes (read whole: it is small by nature). */

@@ -33,9 +33,14 @@ import { type Launch, resolveLaunch } from './unit-environment.ts'
 
 /** What a unit needs from the agent's local registry (LocalRegistry implements it). */
 export interface UnitRegistry {
-  registerService(body: unknown, options: { replaceExistingChecks: boolean }): Promise<void>
+  registerService(
+    body: unknown,
+    options: { replaceExistingChecks: boolean; firstCheckDelayMs?: number },
+  ): Promise<void>
   deregisterService(id: string): Promise<boolean>
   checks(): ReadonlyArray<{ ServiceID: string; Status: string }>
+  /** Called with the service id when one of its checks changes status; returns the unsubscribe. */
+  onServiceCheckChange?(listener: (serviceId: string) => void): () => void
 }
 
 export interface UnitContext {
@@ -431,7 +436,10 @@ export class ManagedUnit {
     const registry = this.#ctx.registry
     if (registry === undefined) return
     try {
-      await registry.registerService(serviceBody(this.name, registration), { replaceExistingChecks: true })
+      await registry.registerService(serviceBody(this.name, registration), {
+        replaceExistingChecks: true,
+        firstCheckDelayMs: this.#ctx.limits.checkFirstRunMs,
+      })
       if (this.#run !== run) {
         await registry.deregisterService(this.name)
         return
@@ -442,6 +450,14 @@ export class ManagedUnit {
       this.#cairn(`registration of service ${registration.name} failed: ${errorText(error)}`)
       if (this.#run === run) this.#setState({ message: `registration failed: ${errorText(error)}` })
     }
+  }
+
+  /** The registry reported a change of this unit's check: read it now instead of at the next poll. */
+  checkChanged(): void {
+    if (this.#healthTimer === undefined || this.#run === undefined) return
+    this.#ctx.clock.clearTimeout(this.#healthTimer)
+    this.#healthTimer = undefined
+    this.#pollHealth(this.#run)
   }
 
   #pollHealth(run: Run): void {

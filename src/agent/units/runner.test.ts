@@ -470,13 +470,13 @@ describe('UnitRunner: leftovers and fencing', () => {
       'killed',
       () => alive(a1?.pid ?? 0),
       (a) => !a,
-      1_000,
+      5_000,
     )
     await waitFor(
       'nothing running',
       () => runner.status().running,
       (n) => n === 0,
-      1_000,
+      5_000,
     )
     // Nothing is reported while fenced: the stored state still says running.
     expect((await stateOf(store, 'a.service'))?.subState).toBe('running')
@@ -502,7 +502,7 @@ describe('UnitRunner: leftovers and fencing', () => {
       'killed',
       () => alive(s1?.pid ?? 0),
       (a) => !a,
-      1_000,
+      5_000,
     )
     const lease = await store.leaseGrant({ ttlMs: 600_000 })
     fence.lease = lease.id
@@ -554,7 +554,7 @@ describe('UnitRunner: registration', () => {
       machine: new TestFence(lease.id, fenceClock),
       fenceClock,
       registry,
-      limits: { ...runnerLimits, stateWriteDelayMs: 5, healthPollMs: 20 },
+      limits: { ...runnerLimits, stateWriteDelayMs: 5, healthPollMs: 600_000 }, // health comes from the registry's change report
     })
     cleanups.push(() => runner.stop())
     await runner.start()

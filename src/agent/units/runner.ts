@@ -151,7 +151,13 @@ export class UnitRunner {
     await mkdir(join(this.#o.dataDir, 'units'), { recursive: true })
     await this.#killLeftovers()
     this.#phase = 'running'
-    this.#unsubscribe = this.#o.machine.onLeaseChange(() => this.#evaluateFence())
+    const fromLease = this.#o.machine.onLeaseChange(() => this.#evaluateFence())
+    // A unit's service id is its name: a check change reaches that unit at once.
+    const fromChecks = this.#o.registry?.onServiceCheckChange?.((id) => this.#units.get(id)?.checkChanged())
+    this.#unsubscribe = () => {
+      fromLease()
+      fromChecks?.()
+    }
     this.#evaluateFence()
   }
 
