@@ -4,6 +4,7 @@
  * listings followed to their end (bounded by listPagesMax), and the journal streamed line by line.
  */
 import { request } from 'undici'
+import type { FleetMachine, FleetUnit, FleetUnitState } from '../api/fleet/unit-view.ts'
 import type { DesiredState } from '../scheduler/records.ts'
 import {
   type ApiReply,
@@ -17,34 +18,8 @@ import {
 /** Pages one listing may follow (100 items each): far above fleet's advised 1,000 units. */
 export const listPagesMax = 1_000
 
-export interface FleetOption {
-  section: string
-  name: string
-  value: string
-}
-
-export interface FleetUnit {
-  name: string
-  options: FleetOption[]
-  desiredState: DesiredState
-  currentState: DesiredState
-  machineID?: string
-}
-
-export interface FleetUnitState {
-  name: string
-  hash: string
-  machineID: string
-  systemdLoadState: string
-  systemdActiveState: string
-  systemdSubState: string
-}
-
-export interface FleetMachine {
-  id: string
-  primaryIP: string
-  metadata: Record<string, string>
-}
+/** The wire shapes are the API's own (type-only: the CLI talks to it over HTTP). */
+export type { FleetMachine, FleetUnit, FleetUnitState }
 
 /** Cairn's /status answer (see units-route.ts). */
 export interface UnitStatus {

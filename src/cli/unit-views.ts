@@ -9,7 +9,13 @@ import { unitHash } from '../scheduler/records.ts'
 import { ClientError, type ClientFlags, runClient, withClientFlags } from './endpoint.ts'
 import { formatJson, formatTable, print } from './output.ts'
 import { unitArgs } from './unit-args.ts'
-import { FleetClient, type FleetMachine, type FleetUnit, type UnitStatus } from './unit-client.ts'
+import {
+  FleetClient,
+  type FleetMachine,
+  type FleetUnit,
+  type FleetUnitState,
+  type UnitStatus,
+} from './unit-client.ts'
 import { machineLegend } from './unit-wait.ts'
 
 /** fleetctl's short hash. */
@@ -96,15 +102,7 @@ function oneName(arg: string): string {
 }
 
 const unitFields = 'unit,load,active,sub,machine,hash'
-interface StateRow {
-  name: string
-  hash: string
-  machineID: string
-  systemdLoadState: string
-  systemdActiveState: string
-  systemdSubState: string
-  machine: string
-}
+type StateRow = FleetUnitState & { machine: string }
 
 async function listUnits(flags: ListFlags): Promise<void> {
   const client = new FleetClient(flags)
