@@ -19,9 +19,10 @@
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { loadAverage, machineLine } from './bench-env.ts'
 import { type CheckSummary, checkServer } from './dns-qps/check.ts'
 import { cpuSeconds } from './dns-qps/cpu.ts'
 import {
@@ -219,21 +220,8 @@ function namedVersion(): string {
 }
 
 function machine(): string {
-  const cores = cpus()
-  return [
-    `${cores.length} x ${cores[0]?.model ?? 'unknown cpu'}`,
-    `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `Linux ${release()}`,
-    `Node ${process.version}`,
-    `BIND ${namedVersion()}`,
-    `dnsperf ${dnsperfVersion() ?? 'not installed'}`,
-  ].join(', ')
+  return machineLine([`BIND ${namedVersion()}`, `dnsperf ${dnsperfVersion() ?? 'not installed'}`])
 }
-
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ')
 
 async function main(): Promise<void> {
   const o = parseOptions()
@@ -249,7 +237,7 @@ async function main(): Promise<void> {
       `(${o.namedThreads} worker thread${o.namedThreads === 1 ? '' : 's'}), authoritative, recursion off; ` +
       `load generator: ${o.generator === 'dnsperf' ? 'dnsperf -T 1' : 'this Node process'}`,
   )
-  console.log(`load average at start: ${load()}`)
+  console.log(`load average at start: ${loadAverage()}`)
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-dns-qps-'))
   tempDirs.add(dir)
   try {
@@ -273,7 +261,7 @@ async function main(): Promise<void> {
     tempDirs.delete(dir)
   }
   console.log('')
-  console.log(`load average at the end: ${load()}`)
+  console.log(`load average at the end: ${loadAverage()}`)
 }
 
 async function stopRunning(signal: NodeJS.Signals): Promise<void> {

@@ -22,10 +22,11 @@
  *   npm run bench -- --systems cairn                   skip etcd even when it is installed
  */
 import { spawnSync } from 'node:child_process'
-import { cpus, loadavg, release, totalmem } from 'node:os'
+import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { etcdAvailable } from '../test/helpers/etcd.ts'
+import { loadAverage, machineLine, median } from './bench-env.ts'
 import {
   type BenchCluster,
   leaderIndex,
@@ -294,25 +295,9 @@ async function failoverPart(o: Options): Promise<void> {
   }
 }
 
-/** The median of the defined values (the mean of the middle two for an even count). */
-function median(values: (number | undefined)[]): number | undefined {
-  const xs = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
-  if (xs.length === 0) return undefined
-  const mid = xs.length >> 1
-  return xs.length % 2 === 1 ? xs[mid] : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2
-}
-
 function machine(): string {
-  const cores = cpus()
   const etcd = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout ?? ''
-  const etcdVersion = /etcd Version: (\S+)/.exec(etcd)?.[1] ?? 'not installed'
-  return [
-    `${cores.length} x ${cores[0]?.model ?? 'unknown cpu'}`,
-    `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `Linux ${release()}`,
-    `Node ${process.version}`,
-    `etcd ${etcdVersion}`,
-  ].join(', ')
+  return machineLine([`etcd ${/etcd Version: (\S+)/.exec(etcd)?.[1] ?? 'not installed'}`])
 }
 
 /** Sockets the watch row needs beyond one per watcher on each side (pools, peers, files). */
@@ -323,11 +308,6 @@ function openFilesMax(): number {
   const out = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout?.trim() ?? ''
   return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number(out)
 }
-
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ')
 
 async function main(): Promise<void> {
   const o = parseOptions()
@@ -341,7 +321,7 @@ async function main(): Promise<void> {
       `ulimit -n is ${files}; ${o.watchers} watchers need ${o.watchers + fileHeadroom} (ulimit -n 20000)`,
     )
   console.log(`etcd-v2 bench: 3 members each on loopback, 256-byte values; ${machine()}`)
-  console.log(`load average at start: ${load()}`)
+  console.log(`load average at start: ${loadAverage()}`)
   const parts = { kv: kvPart, watch: watchPart, memory: memoryPart }
   for (const part of o.parts) {
     if (part === 'failover') await failoverPart(o)
@@ -349,7 +329,7 @@ async function main(): Promise<void> {
     else await withClusters(o.systems, (clusters) => parts[part](clusters, o))
   }
   console.log('')
-  console.log(`load average at the end: ${load()}`)
+  console.log(`load average at the end: ${loadAverage()}`)
 }
 
 const isScriptPart = (part: Part): part is keyof typeof scriptParts => part in scriptParts

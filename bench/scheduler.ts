@@ -23,8 +23,9 @@
  *   npm run bench:scheduler
  *   npx tsx bench/scheduler.ts --runs 3 [--rows start,failure] [--parallelism 2] [--fail server]
  */
-import { cpus, loadavg, release, totalmem } from 'node:os'
+
 import { parseArgs } from 'node:util'
+import { loadAverage, machineLine, median } from './bench-env.ts'
 import { type SchedulerCluster, startSchedulerCluster } from './scheduler-cluster.ts'
 import {
   cleanUp,
@@ -143,27 +144,6 @@ async function oneRun(): Promise<Map<Row, number>> {
   return figures
 }
 
-function machine(): string {
-  const cores = cpus()
-  return [
-    `${cores.length} x ${cores[0]?.model ?? 'unknown cpu'}`,
-    `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `Linux ${release()}`,
-    `Node ${process.version}`,
-  ].join(', ')
-}
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ')
-
-function median(xs: number[]): number | undefined {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  if (sorted.length === 0) return undefined
-  return sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
-
 async function stopRunning(signal: NodeJS.Signals): Promise<void> {
   await Promise.all([...running].map((c) => c.stop()))
   process.exit(signal === 'SIGINT' ? 130 : 143)
@@ -173,14 +153,14 @@ process.once('SIGTERM', stopRunning)
 
 console.log(
   'scheduler bench (issue 6): 3 server agents + 1 client agent on loopback, each a machine running units; ' +
-    `${machine()}`,
+    `${machineLine()}`,
 )
 console.log(
   `units: /bin/sleep (start, scale, failure), node -e HTTP server + CheckHTTP every 1 s (rolling); ` +
     `fleet v1 API, one PUT per unit, all at once; polled every ${pollMs} ms`,
 )
 console.log('published: Kubernetes / Docker Swarm on 1 master + 3-4 nodes, as quoted in issue 6')
-console.log(`load average at start: ${load()}`)
+console.log(`load average at start: ${loadAverage()}`)
 const all = new Map<Row, number[]>()
 for (let run = 1; run <= runs; run++) {
   console.log('')
@@ -197,4 +177,4 @@ if (runs > 1) {
     console.log(`    ${published[row].label}: ${(all.get(row) ?? []).map((x) => x.toFixed(2)).join(' / ')} s`)
 }
 console.log('')
-console.log(`load average at the end: ${load()}`)
+console.log(`load average at the end: ${loadAverage()}`)
