@@ -154,6 +154,8 @@ class Planner {
       const d = desired.get(unit)
       const segs = [...byMachine.keys()].sort()
       let kept = 0
+      /** A Global unit's machines, asked once per unit (not once per machine it runs on). */
+      let globalOn: Set<string> | undefined
       for (const seg of segs) {
         const a = byMachine.get(seg) as Assignment
         const live = model.liveMachine(seg)
@@ -161,8 +163,10 @@ class Planner {
         const global = parsed !== undefined && typeof parsed !== 'string' && parsed.placement.fleet.global
         let drop = d === undefined || live === undefined || (!global && kept > 0)
         if (!drop && parsed !== undefined && typeof parsed !== 'string' && live !== undefined) {
-          if (global) drop = !index.placement.globalMachines(parsed.placement).includes(live.id)
-          else if (
+          if (global) {
+            globalOn ??= new Set(index.placement.globalMachines(parsed.placement))
+            drop = !globalOn.has(live.id)
+          } else if (
             parsed.placement.fleet.machineOf.length > 0 ||
             (a.hash !== d?.version.hash && d?.template === undefined)
           ) {
