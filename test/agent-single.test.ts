@@ -80,6 +80,32 @@ describe('a single-member agent', () => {
     expect(kept?.body).toMatchObject({ action: 'set', node: { key: '/h', modifiedIndex: newest - 4 } })
   })
 
+  it('warns when --machine-ttl is under two election timeouts, and not at the defaults', async () => {
+    const c = await AgentCluster.create(1)
+    cluster = c
+    const url = c.clientUrl('m1')
+    const warning = '--machine-ttl is under 2 election timeouts'
+    const short = spawnCairn([...c.args('m1'), '--machine-ttl', '1500'], 'm1', url)
+    c.running.set('m1', short)
+    await pollUntil(
+      async () => (short.output.join('').includes('agent serving') ? true : undefined),
+      'the agent serving',
+      30_000,
+      () => c.outputs(),
+    )
+    expect(short.output.join('')).toContain(warning)
+    await c.kill('m1', 'SIGTERM')
+    c.running.delete('m1')
+    const normal = c.start('m1')
+    await pollUntil(
+      async () => (normal.output.join('').includes('agent serving') ? true : undefined),
+      'the agent serving again',
+      30_000,
+      () => c.outputs(),
+    )
+    expect(normal.output.join('')).not.toContain(warning)
+  })
+
   it('exits 1 with a clear message when its client port is taken', async () => {
     const c = await AgentCluster.create(1)
     cluster = c

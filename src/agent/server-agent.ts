@@ -236,6 +236,14 @@ async function startLocked(
     throw error
   }
   log.info({ clientUrl, peerAddr: config.peerAddr }, 'agent serving')
+  if (config.machineTtlMs < machineTtlElectionsMin * config.electionTimeoutMs) {
+    // Not refused (a test may want it): but a Raft election then outlasts the machine lease, and
+    // every runner kills its units while the servers elect a leader.
+    log.warn(
+      { machineTtlMs: config.machineTtlMs, electionTimeoutMs: config.electionTimeoutMs },
+      `--machine-ttl is under ${machineTtlElectionsMin} election timeouts: a Raft leader change may make every agent kill its units (unit-runner.md, fencing)`,
+    )
+  }
   if (config.plantedBugs.length > 0) {
     log.warn({ plantedBugs: config.plantedBugs }, 'TESTING ONLY: deliberate bugs are switched on')
   }
@@ -315,6 +323,9 @@ function bootstrapOf(
 }
 
 /** The agent's HTTP server (server and client agents alike). */
+/** The machine TTL a server agent advises: at least this many election timeouts. */
+export const machineTtlElectionsMin = 2
+
 export function buildHttp(log: AgentLogger): FastifyInstance {
   return Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
