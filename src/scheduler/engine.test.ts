@@ -218,6 +218,24 @@ describe('SchedulerEngine', () => {
     expect(a?.engine).toBe(now.kvs[0]?.createRevision)
   })
 
+  it('an engine whose fence fails (its key deleted by hand) resigns, is elected again and places', async () => {
+    const c = cluster()
+    await c.machine('m1')
+    const engine = c.engine('s1')
+    await until('elected', async () => engine.status().leading)
+    const first = engine.status().fence
+    await c.store.delete({ key: engineKey })
+    await c.submit('a.service', web(), 'launched')
+    const [a] = await until('a placed by the re-elected engine', async () => {
+      const all = await c.assignments()
+      return all.length === 1 && all
+    })
+    const now = await c.store.range({ key: engineKey })
+    expect(now.kvs[0]?.createRevision).not.toBe(first)
+    expect(a?.engine).toBe(now.kvs[0]?.createRevision)
+    expect(engine.status()).toMatchObject({ leading: true, fence: now.kvs[0]?.createRevision })
+  })
+
   it('rolls a template to a new version one instance at a time, and back when the new one fails', async () => {
     const c = cluster()
     for (const n of [1, 2, 3]) await c.machine(`m${n}`)
