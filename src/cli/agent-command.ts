@@ -16,6 +16,7 @@ import {
   serverPlantedBugs,
 } from '../agent/agent-config.ts'
 import { startClientAgent } from '../agent/client-agent.ts'
+import { startIdleGc } from '../agent/idle-gc.ts'
 import type { AgentLogger } from '../agent/logger.ts'
 import { createAgentLogger } from '../agent/logger.ts'
 import { startServerAgent } from '../agent/server-agent.ts'
@@ -95,6 +96,10 @@ export function addAgentCommand(program: Command, version: string): void {
       'allow health checks that run commands (off by default: they run as the agent)',
     )
     .option(
+      '--no-idle-gc',
+      'never compact the heap when the agent goes quiet after a burst (see docs/agent.md, "Memory at rest")',
+    )
+    .option(
       '--planted-bug <name>',
       `TESTING ONLY: switch on a deliberate bug for the jepsen-like harness (${serverPlantedBugs.join(', ')}); repeatable`,
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
@@ -117,12 +122,15 @@ export function addAgentCommand(program: Command, version: string): void {
         '    --initial-cluster n1=http://10.0.0.1:7001,n2=http://10.0.0.2:7001,n3=http://10.0.0.3:7001',
       ].join('\n'),
     )
-    .action(async (flags: ServerAgentFlags & { server?: boolean }) => {
+    .action(async (flags: AgentCommandFlags) => {
       process.exitCode = await runAgent(flags, version)
     })
 }
 
-async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version: string): Promise<number> {
+/** Flags of the process rather than of the member: commander's `--no-idle-gc` sets idleGc false. */
+type AgentCommandFlags = ServerAgentFlags & { server?: boolean; idleGc?: boolean }
+
+async function runAgent(flags: AgentCommandFlags, version: string): Promise<number> {
   if (flags.server !== true && flags.join === undefined) {
     process.stderr.write(
       'cairn agent: pass --server (a server member) or --join <servers> (a client agent)\n',
@@ -141,6 +149,7 @@ async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version:
   const log = createAgentLogger(config.logLevel, config.name)
   try {
     const agent = await startServerAgent(config, log, version)
+    if (flags.idleGc !== false) startIdleGc(log)
     exitOnSignals(() => agent.stop(), log)
     void agent.failed.then((error) => exitOnFailure(agent, error, log))
     return 0
@@ -151,7 +160,7 @@ async function runAgent(flags: ServerAgentFlags & { server?: boolean }, version:
   }
 }
 
-async function runClientAgent(flags: ServerAgentFlags, version: string): Promise<number> {
+async function runClientAgent(flags: AgentCommandFlags, version: string): Promise<number> {
   let config: ReturnType<typeof parseClientAgentFlags>
   try {
     config = parseClientAgentFlags(flags)
@@ -163,6 +172,7 @@ async function runClientAgent(flags: ServerAgentFlags, version: string): Promise
   const log = createAgentLogger(config.logLevel, config.name)
   try {
     const agent = await startClientAgent(config, log, version)
+    if (flags.idleGc !== false) startIdleGc(log)
     exitOnSignals(() => agent.stop(), log)
     return 0
   } catch (error) {

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest'
+import { collectCompacting, type IdleGcLimits, IdleGcPolicy, idleGcLimits, startIdleGc } from './idle-gc.ts'
+import { createAgentLogger } from './logger.ts'
+
+const MiB = 1024 * 1024
+const quiet = 0.001
+const busy = 0.5
+
+describe('IdleGcPolicy', () => {
+  it('collects after the quiet samples once the heap grew past both thresholds', () => {
+    const policy = new IdleGcPolicy(100 * MiB)
+    expect(policy.sample(quiet, 200 * MiB)).toBe(false) // one quiet sample is not enough
+    expect(policy.sample(quiet, 200 * MiB)).toBe(true)
+  })
+
+  it('never collects while the loop is busy, however large the heap', () => {
+    const policy = new IdleGcPolicy(100 * MiB)
+    for (let i = 0; i < 10; i++) expect(policy.sample(busy, 1_000 * MiB)).toBe(false)
+    // A busy sample between quiet ones starts the count again.
+    expect(policy.sample(quiet, 1_000 * MiB)).toBe(false)
+    expect(policy.sample(busy, 1_000 * MiB)).toBe(false)
+    expect(policy.sample(quiet, 1_000 * MiB)).toBe(false)
+    expect(policy.sample(quiet, 1_000 * MiB)).toBe(true)
+  })
+
+  it('needs both the absolute and the relative growth', () => {
+    // 400 MiB baseline: 32 MiB more is under half of it.
+    const large = new IdleGcPolicy(400 * MiB)
+    large.sample(quiet, 440 * MiB)
+    expect(large.sample(quiet, 440 * MiB)).toBe(false)
+    expect(large.sample(quiet, 600 * MiB)).toBe(true)
+    // 10 MiB baseline: doubling it is under 32 MiB.
+    const small = new IdleGcPolicy(10 * MiB)
+    small.sample(quiet, 30 * MiB)
+    expect(small.sample(quiet, 30 * MiB)).toBe(false)
+    expect(small.sample(quiet, 43 * MiB)).toBe(true)
+  })
+
+  it('takes the smallest heap seen as the baseline, and what a collection left after one', () => {
+    const policy = new IdleGcPolicy(300 * MiB)
+    policy.sample(busy, 80 * MiB) // V8 collected on its own
+    expect(policy.baselineBytes).toBe(80 * MiB)
+    policy.sample(quiet, 130 * MiB)
+    expect(policy.sample(quiet, 130 * MiB)).toBe(true)
+    policy.collected(90 * MiB)
+    expect(policy.baselineBytes).toBe(90 * MiB)
+    // The quiet count starts again after a collection, and the heap left is no longer growth.
+    expect(policy.sample(quiet, 90 * MiB)).toBe(false)
+    expect(policy.sample(quiet, 90 * MiB)).toBe(false)
+    expect(policy.sample(quiet, 140 * MiB)).toBe(true)
+  })
+})
+
+/** Allocates about `mib` MiB of small objects and strings and drops them: garbage in old space. */
+function makeGarbage(mib: number): number {
+  let kept: { s: string; n: number }[] = []
+  for (let i = 0; i < mib * 10_000; i++) kept.push({ s: `value-${i}-`.padEnd(64, 'x'), n: i })
+  const count = kept.length
+  kept = []
+  return count
+}
+
+describe('collectCompacting (the real V8 heap)', () => {
+  it('frees garbage that survived into old space', () => {
+    makeGarbage(64)
+    const result = collectCompacting()
+    expect(result.beforeBytes - result.afterBytes).toBeGreaterThan(32 * MiB)
+  })
+})
+
+describe('startIdleGc', () => {
+  it('collects by itself once the process is quiet and the heap has grown', async () => {
+    const limits: IdleGcLimits = {
+      ...idleGcLimits,
+      sampleMs: 20,
+      quietUtilizationMax: 0.5,
+      growthBytesMin: 16 * MiB,
+    }
+    const idle = startIdleGc(createAgentLogger('error', 'idle-gc-test'), limits)
+    try {
+      // V8 may collect a round of garbage itself (an incremental cycle already under way): then
+      // there is nothing to give back, and the next round is made.
+      const deadline = Date.now() + 10_000
+      while (idle.collections === 0 && Date.now() < deadline) {
+        makeGarbage(64)
+        for (let i = 0; i < 25 && idle.collections === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(idle.collections).toBeGreaterThan(0)
+    } finally {
+      idle.stop()
+    }
+  })
+})
