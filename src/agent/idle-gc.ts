@@ -25,7 +25,7 @@
  *   - The sampler's timer is unref'd: it never keeps a process alive.
  *
  * The pause: one stop-the-world collection, about 70 ms for 70 MB live on the development VM,
- * taken only when the loop has been at most 2 % busy for 1 s. `cairn agent --no-idle-gc` turns
+ * taken only when the loop has been at most 2 % busy for 0.5 s. `cairn agent --no-idle-gc` turns
  * it off.
  */
 import { performance } from 'node:perf_hooks'
@@ -37,7 +37,7 @@ const MiB = 1024 * 1024
 
 export const idleGcLimits = {
   /** Time between two samples of the event loop's utilization and the heap in use. */
-  sampleMs: 500,
+  sampleMs: 250,
   /** A sample whose event loop was busy at most this fraction of the time counts as quiet. */
   quietUtilizationMax: 0.02,
   /** Quiet samples in a row before a collection: a burst has ended, not paused. */
