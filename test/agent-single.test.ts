@@ -106,6 +106,44 @@ describe('a single-member agent', () => {
     expect(normal.output.join('')).not.toContain(warning)
   })
 
+  it('compacts its heap once quiet after a burst (docs/agent.md, Memory at rest); --no-idle-gc never does', async () => {
+    const c = await AgentCluster.create(1)
+    cluster = c
+    const off = await AgentCluster.create(1)
+    const compacted = 'idle: compacted the heap'
+    try {
+      const on = spawnCairn([...c.args('m1'), '--log-level', 'debug'], 'm1', c.clientUrl('m1'))
+      c.running.set('m1', on)
+      const without = spawnCairn(
+        [...off.args('m1'), '--log-level', 'debug', '--no-idle-gc'],
+        'm1',
+        off.clientUrl('m1'),
+      )
+      off.running.set('m1', without)
+      // 40 overwrites of one 1 MiB value: the replaced values, their Raft entries and request
+      // bodies are garbage the agent keeps until a full collection.
+      const value = 'x'.repeat(1024 * 1024)
+      for (const url of [off.clientUrl('m1'), c.clientUrl('m1')]) {
+        await pollUntil(
+          async () => ((await put(url, 'big', 'first')) ? true : undefined),
+          'a first write',
+          30_000,
+        )
+        for (let i = 0; i < 40; i++) expect(await put(url, 'big', value)).toBe(true)
+      }
+      await pollUntil(
+        async () => (on.output.join('').includes(compacted) ? true : undefined),
+        'the idle compaction',
+        30_000,
+        () => c.outputs(),
+      )
+      // The agent without it took the same burst first and has been quiet at least as long.
+      expect(without.output.join('')).not.toContain(compacted)
+    } finally {
+      await off.destroy()
+    }
+  })
+
   it('exits 1 with a clear message when its client port is taken', async () => {
     const c = await AgentCluster.create(1)
     cluster = c
