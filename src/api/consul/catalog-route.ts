@@ -34,19 +34,18 @@ import type { Registration } from '../../catalog/writer.ts'
 import { answerCatalogQuery } from './blocking.ts'
 import type { ConsulApiDeps } from './deps.ts'
 import { type FieldSchema, healthEntrySchema, nodeSchema, serviceNodeSchema } from './filter/index.ts'
-import { invalid, jsonBody, queryValues, readParams } from './http.ts'
+import { invalid, jsonBody, queryValues } from './http.ts'
 import {
   applyFilter,
   BodyFields,
   checkDatacenter,
-  compileFilter,
   hasTags,
   type NodeServiceView,
   nodeMetaMatches,
-  nodeMetaPairs,
   ownMap,
   pathName,
   type Query,
+  readListQuery,
   renderNode,
   renderNodeService,
   renderServiceNode,
@@ -113,10 +112,7 @@ async function catalogNodes(
   closing: AbortSignal,
 ): Promise<FastifyReply> {
   const query = request.query as Query
-  checkDatacenter(query, deps)
-  const params = readParams(query)
-  const filter = compileFilter(params.filter, nodeSchema)
-  const meta = nodeMetaPairs(query)
+  const { params, filter, meta } = readListQuery(query, deps, nodeSchema)
   const compute = () =>
     applyFilter(
       filter,
@@ -135,10 +131,7 @@ async function catalogServices(
   closing: AbortSignal,
 ): Promise<FastifyReply> {
   const query = request.query as Query
-  checkDatacenter(query, deps)
-  const params = readParams(query)
-  const filter = compileFilter(params.filter, serviceNodeSchema)
-  const meta = nodeMetaPairs(query)
+  const { params, filter, meta } = readListQuery(query, deps, serviceNodeSchema)
   const selective = filter !== undefined || meta.length > 0
   const compute = (): Record<string, string[]> => {
     const names = deps.catalog.serviceNames()
@@ -166,11 +159,8 @@ async function catalogService(
   closing: AbortSignal,
 ): Promise<FastifyReply> {
   const query = request.query as Query
-  checkDatacenter(query, deps)
+  const { params, filter, meta } = readListQuery(query, deps, serviceNodeSchema)
   const name = pathName(request.params, 'service name')
-  const params = readParams(query)
-  const filter = compileFilter(params.filter, serviceNodeSchema)
-  const meta = nodeMetaPairs(query)
   const tags = queryValues(query, 'tag')
   const compute = () =>
     applyFilter(
@@ -193,10 +183,8 @@ async function catalogNode(
   shape: 'map' | 'list',
 ): Promise<FastifyReply> {
   const query = request.query as Query
-  checkDatacenter(query, deps)
+  const { params, filter } = readListQuery(query, deps, nodeServiceSchema)
   const name = pathName(request.params, 'node name')
-  const params = readParams(query)
-  const filter = compileFilter(params.filter, nodeServiceSchema)
   const compute = (): unknown => {
     const node = deps.catalog.nodeEntry(name)
     if (node === undefined) return shape === 'map' ? null : { Node: null, Services: null }

@@ -17,17 +17,15 @@ import type { HealthCheckView } from '../../catalog/state.ts'
 import { answerCatalogQuery } from './blocking.ts'
 import type { ConsulApiDeps } from './deps.ts'
 import { healthCheckSchema, healthEntrySchema } from './filter/index.ts'
-import { invalid, queryValues, readParams } from './http.ts'
+import { invalid, queryValues } from './http.ts'
 import {
   applyFilter,
-  checkDatacenter,
-  compileFilter,
   hasTags,
   nodeMetaMatches,
-  nodeMetaPairs,
   pathName,
   type Query,
   queryBool,
+  readListQuery,
   renderCheck,
   renderHealthEntry,
 } from './render.ts'
@@ -73,11 +71,8 @@ async function healthService(
   closing: AbortSignal,
 ): Promise<FastifyReply> {
   const query = request.query as Query
-  checkDatacenter(query, deps)
+  const { params, filter, meta } = readListQuery(query, deps, healthEntrySchema)
   const name = pathName(request.params, 'service name')
-  const params = readParams(query)
-  const filter = compileFilter(params.filter, healthEntrySchema)
-  const meta = nodeMetaPairs(query)
   const tags = queryValues(query, 'tag')
   const passing = queryBool(query, 'passing') ?? false
   const compute = () =>
@@ -111,10 +106,7 @@ async function healthChecks(
   what: ChecksQuery,
 ): Promise<FastifyReply> {
   const query = request.query as Query
-  checkDatacenter(query, deps)
-  const params = readParams(query)
-  const filter = compileFilter(params.filter, healthCheckSchema)
-  const meta = nodeMetaPairs(query)
+  const { params, filter, meta } = readListQuery(query, deps, healthCheckSchema)
   const topics = meta.length > 0 && !what.topics.includes('nodes') ? [...what.topics, 'nodes'] : what.topics
   const compute = () => {
     let checks = what.checks()

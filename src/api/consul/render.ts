@@ -19,7 +19,7 @@ import type { HealthCheckView, ServiceEntry, Stored } from '../../catalog/state.
 import { CairnError } from '../../errors.ts'
 import type { ConsulApiDeps } from './deps.ts'
 import { type FieldSchema, isFilterError, parseFilter } from './filter/index.ts'
-import { invalid, queryValue, queryValues } from './http.ts'
+import { invalid, queryValue, queryValues, type ReadParams, readParams } from './http.ts'
 import type { AgentCheckView, AgentServiceView } from './local-agent.ts'
 
 export type Query = Record<string, string | string[] | undefined>
@@ -288,6 +288,20 @@ export function applyFilterToMap<T>(
 
 function asFilterInvalid(error: unknown): unknown {
   return isFilterError(error) ? new CairnError('CONSUL_FILTER_INVALID', error.message) : error
+}
+
+/** What every catalog and health list reads before its own parameters. */
+export interface ListQuery {
+  params: ReadParams
+  filter: EntryFilter | undefined
+  meta: [string, string][]
+}
+
+/** `?dc` checked, the blocking and consistency parameters, `?filter` compiled against `fields`, `?node-meta`. */
+export function readListQuery(query: Query, deps: ConsulApiDeps, fields: FieldSchema): ListQuery {
+  checkDatacenter(query, deps)
+  const params = readParams(query)
+  return { params, filter: compileFilter(params.filter, fields), meta: nodeMetaPairs(query) }
 }
 
 /** `?node-meta=key:value` (repeatable; every pair must match), as Consul's parseMetaFilter. */
