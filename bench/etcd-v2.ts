@@ -20,6 +20,13 @@
  *   npm run bench -- --rows watch --watchers 500 --watch-on leader
  *   npm run bench -- --rows memory --keys 20000
  *   npm run bench -- --systems cairn                   skip etcd even when it is installed
+ *   npm run bench -- --warmup 0 --watch-warmup 0       measure freshly started servers
+ *
+ * Warm-up: before each kv operation's cells, --warmup seconds of that operation at c=64 on each
+ * system, and before the measured watch round, --watch-warmup rounds on the same servers; their
+ * figures are printed as "(warm-up)" lines and never enter a ratio. A freshly started Node server
+ * runs its first seconds of load partly unoptimised, an etcd binary does not; a member in service
+ * has long been warm (docs/bench.md).
  */
 import { spawnSync } from 'node:child_process'
 import { cpus } from 'node:os'
@@ -73,12 +80,18 @@ interface Options {
   systems: SystemName[]
   ops: KvOp[]
   failovers: number
+  /** Seconds of unmeasured load per kv operation and system before its cells; 0 for none. */
+  warmup: number
+  /** Unmeasured watch rounds per system (and for the client floor) before the measured one. */
+  watchWarmup: number
 }
 
 /** --ops names of the kv row's operations. */
 const opNames: Record<string, KvOp> = { write: 'write', local: 'local read', quorum: 'quorum read' }
 
 const labelWidth = 30
+/** Concurrency of the kv warm-up: enough to run every path of an operation many times. */
+const warmupConcurrency = 64
 const cellWidth = 30
 
 function parseOptions(): Options {
@@ -94,6 +107,8 @@ function parseOptions(): Options {
       systems: { type: 'string', default: 'cairn,etcd' },
       ops: { type: 'string', default: Object.keys(opNames).join(',') },
       failovers: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '5' },
+      'watch-warmup': { type: 'string', default: '2' },
     },
   })
   const list = (s: string) => s.split(',').filter((x) => x !== '')
@@ -121,6 +136,8 @@ function parseOptions(): Options {
     systems: systems.filter(isSystem),
     ops: kvOps.filter((op) => ops.some((o) => opNames[o] === op)),
     failovers: Number(values.failovers),
+    warmup: Number(values.warmup),
+    watchWarmup: Number(values['watch-warmup']),
   }
   const counts = [
     options.seconds,
@@ -132,6 +149,10 @@ function parseOptions(): Options {
   ]
   for (const n of counts)
     if (!Number.isFinite(n) || n <= 0) throw new UsageError(`not a positive number: ${n}`)
+  for (const n of [options.warmup, options.watchWarmup])
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`not zero or a positive number: ${n}`)
+  if (!Number.isInteger(options.watchWarmup))
+    throw new UsageError('--watch-warmup is a whole number of rounds')
   return options
 }
 
@@ -178,43 +199,73 @@ const ratioOf = (values: (number | undefined)[]) =>
 async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
   const leaders = await Promise.all(clusters.map(async (c) => c.clientUrls[await leaderIndex(c)] as string))
   for (const url of leaders) await fillKeys(url, kvKeys, 32)
+  const warm =
+    o.warmup > 0
+      ? `; before each operation's cells, ${o.warmup} s of it at c=${warmupConcurrency} on each system, not counted`
+      : ''
   header(
-    `kv: closed loop on the leader, ${o.seconds} s per cell`,
+    `kv: closed loop on the leader, ${o.seconds} s per cell${warm}`,
     'ops/s  p50 ms  p99 ms',
     'ops ratio',
     o.systems,
   )
+  const cellText = (r: KvRow) =>
+    `${Math.round(r.opsPerSecond).toString().padStart(8)} ${ms(r.p50)} ${ms(r.p99)}`
   for (const op of o.ops) {
+    if (o.warmup > 0) {
+      // A Node server runs its first seconds of load partly unoptimised (V8 compiles its hot
+      // paths as they get hot); a member in service has long been through that. docs/bench.md.
+      const rows: KvRow[] = []
+      for (const url of leaders) rows.push(await runKv(url, op, warmupConcurrency, o.warmup))
+      line(`(warm-up) ${op} c=${warmupConcurrency}`, rows.map(cellText), undefined)
+    }
     for (const c of o.levels) {
       const rows: KvRow[] = []
       // One system after the other, cell by cell, so that machine noise falls on both.
       for (const url of leaders) rows.push(await runKv(url, op, c, o.seconds))
-      const cells = rows.map(
-        (r) => `${Math.round(r.opsPerSecond).toString().padStart(8)} ${ms(r.p50)} ${ms(r.p99)}`,
-      )
-      line(`${op} c=${c}`, cells, ratioOf(rows.map((r) => r.opsPerSecond)))
+      line(`${op} c=${c}`, rows.map(cellText), ratioOf(rows.map((r) => r.opsPerSecond)))
     }
   }
 }
 
+/**
+ * o.watchWarmup unmeasured rounds, then the measured one, on the same servers (the client threads
+ * are new in every round). Returns every round, the measured one last.
+ */
+async function watchRounds(
+  cluster: Pick<BenchCluster, 'clientUrls'>,
+  leader: number,
+  o: Options,
+): Promise<WatchRow[]> {
+  const rounds: WatchRow[] = []
+  for (let i = 0; i <= o.watchWarmup; i++)
+    rounds.push(await runWatch(cluster, leader, o.watchers, o.placement, o.watchThreads))
+  return rounds
+}
+
 async function watchPart(clusters: BenchCluster[], o: Options): Promise<void> {
-  const rows: WatchRow[] = []
-  for (const cluster of clusters) {
-    const leader = await leaderIndex(cluster)
-    rows.push(await runWatch(cluster, leader, o.watchers, o.placement, o.watchThreads))
-  }
+  const rounds: WatchRow[][] = []
+  for (const cluster of clusters) rounds.push(await watchRounds(cluster, await leaderIndex(cluster), o))
+  const rows = rounds.map((r) => r[r.length - 1] as WatchRow)
   const where = o.placement === 'all' ? 'spread over the 3 members' : 'all on the leader'
-  const title = `watch: ${o.watchers} long polls on one key (${where}), one PUT; ${o.watchThreads} client threads`
+  const warm = o.watchWarmup > 0 ? `; ${o.watchWarmup} unmeasured rounds first` : ''
+  const title = `watch: ${o.watchers} long polls on one key (${where}), one PUT; ${o.watchThreads} client threads${warm}`
   header(title, 'p50    p99    max ms', 'p99 ratio', o.systems)
   const missed = (r: WatchRow) => (r.missed > 0 ? ` (${r.missed} missed)` : '')
-  const cells = rows.map((r) => `${ms(r.p50)}${ms(r.p99)}${ms(r.max)}${missed(r)}`)
-  line(`watch fan-out ${o.watchers}`, cells, ratioOf(rows.map((r) => r.p99)))
+  const cell = (r: WatchRow) => `${ms(r.p50)}${ms(r.p99)}${ms(r.max)}${missed(r)}`
+  for (let i = 0; i < o.watchWarmup; i++)
+    line(
+      `(warm-up round ${i + 1})`,
+      rounds.map((r) => cell(r[i] as WatchRow)),
+      undefined,
+    )
+  line(`watch fan-out ${o.watchers}`, rows.map(cell), ratioOf(rows.map((r) => r.p99)))
   const busy = rows.map((r) => `${(r.clientBusy * 100).toFixed(0)}%`)
   line('(client thread busy, max)', busy, undefined)
   const floor = await startWatchFloor()
   running.add(floor)
   try {
-    const r = await runWatch(floor, 0, o.watchers, o.placement, o.watchThreads)
+    const r = (await watchRounds(floor, 0, o)).at(-1) as WatchRow
     console.log(
       `client floor: ${ms(r.p50)}${ms(r.p99)}${ms(r.max)} ms${missed(r)}, client busy ${(r.clientBusy * 100).toFixed(0)}%` +
         ' (the same row against servers that only write one pre-encoded response per watcher)',
