@@ -104,6 +104,8 @@ class MemoryStorage implements RaftStorage {
 class Bus {
   members = new Map<NodeId, PeerTransportEvents>()
   cut = new Set<NodeId>()
+  /** Messages handed to send(), by sender and type ("2 readIndex"), delivered or not. */
+  sent = new Map<string, number>()
 
   transport(id: NodeId, events: PeerTransportEvents): PeerTransport {
     return {
@@ -113,6 +115,8 @@ class Bus {
       },
       send: (messages: readonly Message[]) => {
         for (const m of messages) {
+          const kind = `${m.from} ${m.type}`
+          this.sent.set(kind, (this.sent.get(kind) ?? 0) + 1)
           if (this.cut.has(m.from) || this.cut.has(m.to)) continue
           setImmediate(() => this.members.get(m.to)?.onMessage(structuredClone(m)))
         }
@@ -132,7 +136,12 @@ afterEach(async () => {
   await Promise.allSettled(started.splice(0).map((n) => n.stop()))
 })
 
-async function startCluster(ids: NodeId[], bus = new Bus(), storages = new Map<NodeId, MemoryStorage>()) {
+async function startCluster(
+  ids: NodeId[],
+  bus = new Bus(),
+  storages = new Map<NodeId, MemoryStorage>(),
+  limits: { readsPendingMax?: number; requestTimeoutMs?: number } = {},
+) {
   const nodes = new Map<NodeId, { node: RaftNode; sm: ListMachine; storage: MemoryStorage }>()
   for (const id of ids) {
     const storage = storages.get(id) ?? new MemoryStorage()
@@ -145,7 +154,8 @@ async function startCluster(ids: NodeId[], bus = new Bus(), storages = new Map<N
       createTransport: (events) => bus.transport(id, events),
       bootstrap: { voters: [], state: bootstrapState(ids) },
       tickMs: 5,
-      requestTimeoutMs: 2_000,
+      requestTimeoutMs: limits.requestTimeoutMs ?? 2_000,
+      readsPendingMax: limits.readsPendingMax,
       seed: id,
     })
     started.push(node)
@@ -210,6 +220,72 @@ describe('RaftNode', () => {
     expect(await read).toBe('read') // the request timeout is 2 s; an election here takes ~50 ms
     expect(follower.node.leader).not.toBe(leaderId)
     expect(follower.sm.items).toEqual(['before'])
+  })
+
+  it('reads made in one event-loop turn share one ReadIndex request, and each sees every write acknowledged before it', async () => {
+    const { nodes, bus } = await startCluster([1, 2, 3])
+    const leaderId = await waitFor(
+      () => [...nodes.values()].find((n) => n.node.isLeader)?.node.id,
+      'a leader',
+    )
+    const follower = [...nodes.values()].find((n) => n.node.id !== leaderId)!
+    await follower.node.readIndex() // the follower knows the leader
+    for (let i = 0; i < 20; i++) await nodes.get(leaderId)!.node.propose(text(`w${i}`))
+    const kind = `${follower.node.id} readIndex`
+    const before = bus.sent.get(kind) ?? 0
+    const seen = await Promise.all(
+      Array.from({ length: 100 }, () => follower.node.readIndex().then(() => follower.sm.items.length)),
+    )
+    expect(seen).toEqual(Array(100).fill(20))
+    expect((bus.sent.get(kind) ?? 0) - before).toBe(1)
+  })
+
+  it('a read made after the batch of its turn went to the core gets a batch of its own and sees writes acknowledged before it', async () => {
+    const { nodes, bus } = await startCluster([1, 2, 3])
+    const leaderId = await waitFor(
+      () => [...nodes.values()].find((n) => n.node.isLeader)?.node.id,
+      'a leader',
+    )
+    const leader = nodes.get(leaderId)!
+    const follower = [...nodes.values()].find((n) => n.node.id !== leaderId)!
+    await follower.node.readIndex()
+    const kind = `${follower.node.id} readIndex`
+    const before = bus.sent.get(kind) ?? 0
+    const first = follower.node.readIndex()
+    await new Promise((resolve) => setImmediate(resolve)) // the first batch is with the core now
+    expect((bus.sent.get(kind) ?? 0) - before).toBe(1)
+    const write = leader.node.propose(text('after the first read'))
+    await write
+    // The first read may still be unconfirmed; joining it would fix this read's index before the write.
+    const second = follower.node.readIndex().then(() => follower.sm.items.includes('after the first read'))
+    await first
+    expect(await second).toBe(true)
+    expect((bus.sent.get(kind) ?? 0) - before).toBe(2)
+  })
+
+  it('reads count one by one against readsPendingMax, and a batch without a quorum times out as a whole', async () => {
+    const { nodes, bus } = await startCluster([1, 2, 3], undefined, undefined, {
+      readsPendingMax: 5,
+      requestTimeoutMs: 300,
+    })
+    const leaderId = await waitFor(
+      () => [...nodes.values()].find((n) => n.node.isLeader)?.node.id,
+      'a leader',
+    )
+    for (const id of nodes.keys()) if (id !== leaderId) bus.cut.add(id)
+    const leader = nodes.get(leaderId)!.node
+    const code = (p: Promise<void>) =>
+      p.then(
+        () => 'read',
+        (e: unknown) => (isCairnError(e) ? e.code : String(e)),
+      )
+    const reads = Array.from({ length: 6 }, () => code(leader.readIndex()))
+    expect(await Promise.all(reads)).toEqual([
+      ...Array(5).fill('RAFT_REQUEST_TIMEOUT'),
+      'RAFT_READS_PENDING_MAX',
+    ])
+    // Every read was counted off when its batch timed out: the limit admits new ones again.
+    expect(await code(leader.readIndex())).toBe('RAFT_REQUEST_TIMEOUT')
   })
 
   it('many concurrent proposals are group-committed: far fewer saves than proposals', async () => {

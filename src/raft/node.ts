@@ -34,6 +34,13 @@
  *     pending requests is bounded by its ...Max;
  *   - after an await, nothing decided before it is reused without re-reading it (role, term, stop).
  *
+ * Reads made in one event-loop turn share one ReadIndex request: the first opens a batch (one ctx,
+ * one timer, one entry in the reads map) and a setImmediate hands it to the core at the end of
+ * the turn; later reads of that turn join it. A read may only join a batch not yet handed to the
+ * core, since the core fixes the read index (its commit index) when it takes the ctx: a read that
+ * joined later could miss a write committed in between. Joining earlier only makes the index
+ * higher, which is still linearizable. readsPendingMax counts reads, not batches.
+ *
  * Proposals carry a 16-byte envelope (proposer id, sequence number) in front of the command so the
  * proposer recognises its own entries when they are applied; the state machine sees only the
  * command. Empty entries are the leaders' no-ops and have no envelope.
@@ -113,6 +120,11 @@ interface Pending {
   timer: NodeJS.Timeout
 }
 
+interface ReadWaiter {
+  resolve(): void
+  reject(error: Error): void
+}
+
 interface PendingRead extends Pending {
   /** Set once the leader confirmed the read: answer when applied reaches it. */
   index: number | undefined
@@ -138,7 +150,12 @@ export class RaftNode {
   #seq = 0
   readonly #proposals = new Map<number, Pending>()
   readonly #confChanges = new Map<string, Pending>()
+  /** ReadIndex requests by ctx; each settles every read of its batch. */
   readonly #reads = new Map<string, PendingRead>()
+  /** The batch reads of this event-loop turn join; undefined once handed to the core. */
+  #readBatch: { ctx: string; waiters: ReadWaiter[] } | undefined
+  /** Reads waiting for their batch's confirmation, over every batch (bounded by readsPendingMax). */
+  #readWaiters = 0
   /** Reads confirmed by the leader, waiting for apply, in index order of arrival. */
   #readsConfirmed: { ctx: string; index: number }[] = []
   /** Proposals made while no leader was known. */
@@ -278,14 +295,40 @@ export class RaftNode {
    */
   readIndex(): Promise<void> {
     if (this.#stopping) return Promise.reject(new CairnError('RAFT_STOPPED'))
-    if (this.#reads.size >= this.#options.readsPendingMax)
+    if (this.#readWaiters >= this.#options.readsPendingMax)
       return Promise.reject(new CairnError('RAFT_READS_PENDING_MAX'))
-    const ctx = `${this.id}:${++this.#seq}`
     return new Promise<void>((resolve, reject) => {
-      const pending = this.#pending(resolve as (v: unknown) => void, reject, () => this.#reads.delete(ctx))
-      this.#reads.set(ctx, { ...pending, index: undefined })
+      const batch = this.#readBatch ?? this.#openReadBatch()
+      batch.waiters.push({ resolve, reject })
+      this.#readWaiters++
+    })
+  }
+
+  /** Opens this turn's read batch; it goes to the core at the end of the turn (see the header). */
+  #openReadBatch(): { ctx: string; waiters: ReadWaiter[] } {
+    const ctx = `${this.id}:${++this.#seq}`
+    const waiters: ReadWaiter[] = []
+    const batch = { ctx, waiters }
+    const settle = (error: Error | undefined) => {
+      if (this.#readBatch === batch) this.#readBatch = undefined // settled early (stop): closed
+      this.#readWaiters -= waiters.length
+      for (const waiter of waiters) {
+        if (error === undefined) waiter.resolve()
+        else waiter.reject(error)
+      }
+    }
+    const pending = this.#pending(
+      () => settle(undefined),
+      (error) => settle(error),
+      () => this.#reads.delete(ctx),
+    )
+    this.#reads.set(ctx, { ...pending, index: undefined })
+    this.#readBatch = batch
+    setImmediate(() => {
+      if (this.#readBatch === batch) this.#readBatch = undefined
       this.#submitRead(ctx)
     })
+    return batch
   }
 
   /** Asks the core to confirm a read, or parks it until a leader is known (within its timeout). */
@@ -546,6 +589,7 @@ export class RaftNode {
    */
   #reaskReads(): void {
     const waiting = new Set(this.#readsWaiting)
+    if (this.#readBatch !== undefined) waiting.add(this.#readBatch.ctx) // still open: goes at the turn's end
     for (const [ctx, read] of this.#reads) {
       if (read.index === undefined && !waiting.has(ctx)) this.#submitRead(ctx)
     }
