@@ -22,8 +22,8 @@
  *   npm run bench -- --systems cairn                   skip etcd even when it is installed
  *   npm run bench -- --warmup 0 --watch-warmup 0       measure freshly started servers
  *
- * Warm-up: before each kv operation's cells, --warmup seconds of that operation at c=64 on each
- * system, and before the measured watch round, --watch-warmup rounds on the same servers; their
+ * Warm-up: every kv cell is preceded by --warmup seconds of the same load on the same system, and
+ * before the measured watch round, --watch-warmup rounds on the same servers; their
  * figures are printed as "(warm-up)" lines and never enter a ratio. A freshly started Node server
  * runs its first seconds of load partly unoptimised, an etcd binary does not; a member in service
  * has long been warm (docs/bench.md).
@@ -80,7 +80,7 @@ interface Options {
   systems: SystemName[]
   ops: KvOp[]
   failovers: number
-  /** Seconds of unmeasured load per kv operation and system before its cells; 0 for none. */
+  /** Seconds of the same load, not counted, before each kv cell; 0 for none. */
   warmup: number
   /** Unmeasured watch rounds per system (and for the client floor) before the measured one. */
   watchWarmup: number
@@ -90,8 +90,6 @@ interface Options {
 const opNames: Record<string, KvOp> = { write: 'write', local: 'local read', quorum: 'quorum read' }
 
 const labelWidth = 30
-/** Concurrency of the kv warm-up: enough to run every path of an operation many times. */
-const warmupConcurrency = 64
 const cellWidth = 30
 
 function parseOptions(): Options {
@@ -107,7 +105,7 @@ function parseOptions(): Options {
       systems: { type: 'string', default: 'cairn,etcd' },
       ops: { type: 'string', default: Object.keys(opNames).join(',') },
       failovers: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '2' },
       'watch-warmup': { type: 'string', default: '2' },
     },
   })
@@ -199,10 +197,7 @@ const ratioOf = (values: (number | undefined)[]) =>
 async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
   const leaders = await Promise.all(clusters.map(async (c) => c.clientUrls[await leaderIndex(c)] as string))
   for (const url of leaders) await fillKeys(url, kvKeys, 32)
-  const warm =
-    o.warmup > 0
-      ? `; before each operation's cells, ${o.warmup} s of it at c=${warmupConcurrency} on each system, not counted`
-      : ''
+  const warm = o.warmup > 0 ? `; each cell after ${o.warmup} s of the same load, not counted` : ''
   header(
     `kv: closed loop on the leader, ${o.seconds} s per cell${warm}`,
     'ops/s  p50 ms  p99 ms',
@@ -212,17 +207,19 @@ async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
   const cellText = (r: KvRow) =>
     `${Math.round(r.opsPerSecond).toString().padStart(8)} ${ms(r.p50)} ${ms(r.p99)}`
   for (const op of o.ops) {
-    if (o.warmup > 0) {
-      // A Node server runs its first seconds of load partly unoptimised (V8 compiles its hot
-      // paths as they get hot); a member in service has long been through that. docs/bench.md.
-      const rows: KvRow[] = []
-      for (const url of leaders) rows.push(await runKv(url, op, warmupConcurrency, o.warmup))
-      line(`(warm-up) ${op} c=${warmupConcurrency}`, rows.map(cellText), undefined)
-    }
     for (const c of o.levels) {
+      const warm: KvRow[] = []
       const rows: KvRow[] = []
-      // One system after the other, cell by cell, so that machine noise falls on both.
-      for (const url of leaders) rows.push(await runKv(url, op, c, o.seconds))
+      // One system after the other, cell by cell, so that machine noise falls on both. Each cell
+      // is preceded by the same load, not counted: a Node server runs its first seconds of a load
+      // partly unoptimised (V8 compiles its hot paths as they get hot, and each level has its
+      // own: one entry per Ready at one client, large batches at 256), which a member in service
+      // has long been through (docs/bench.md).
+      for (const url of leaders) {
+        if (o.warmup > 0) warm.push(await runKv(url, op, c, o.warmup))
+        rows.push(await runKv(url, op, c, o.seconds))
+      }
+      if (warm.length > 0) line(`(warm-up) ${op} c=${c}`, warm.map(cellText), undefined)
       line(`${op} c=${c}`, rows.map(cellText), ratioOf(rows.map((r) => r.opsPerSecond)))
     }
   }
