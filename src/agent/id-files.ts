@@ -4,10 +4,11 @@
  * list, or given with --cluster-id to a member joining an existing cluster). Each is written as
  * tmp + fsync + rename + directory fsync, so a crash leaves either no file or the whole one.
  */
-import { open, readFile, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { CairnError } from '../errors.ts'
 import type { NodeId } from '../raft/core/types.ts'
+import { writeFileAtomic } from '../raft/storage/directory.ts'
 
 export const memberIdFileName = 'member-id'
 export const clusterIdFileName = 'cluster-id'
@@ -28,21 +29,7 @@ async function readOrCreateHexId(dataDir: string, fileName: string, derive: () =
   }
   const id = derive()
   if (!hexIdRe.test(id)) throw new CairnError('CONFIG_INVALID', `bad ${fileName} ${JSON.stringify(id)}`)
-  const tmp = `${file}.tmp`
-  const handle = await open(tmp, 'w')
-  try {
-    await handle.writeFile(`${id}\n`)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, file)
-  const dir = await open(dataDir, 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
+  await writeFileAtomic(file, `${id}\n`)
   return id
 }
 

@@ -14,9 +14,10 @@
  * on an agent now started without script checks, is judged by today's rules.
  */
 import { createHash } from 'node:crypto'
-import { open, readFile, rename, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { CairnError } from '../errors.ts'
+import { writeFileAtomic } from '../raft/storage/directory.ts'
 
 export const localStateFileName = 'local-services.json'
 /** The file's format version. */
@@ -56,21 +57,7 @@ export function encodeLocalState(state: LocalState): string {
 /** Replaces the file with `text` atomically and durably. */
 export async function writeLocalState(dataDir: string, text: string): Promise<void> {
   const file = localStatePath(dataDir)
-  const tmp = `${file}.tmp`
-  const handle = await open(tmp, 'w', 0o600)
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, file)
-  const dir = await open(dataDir, 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
+  await writeFileAtomic(file, text, 0o600)
 }
 
 function damaged(file: string, why: string): CairnError {

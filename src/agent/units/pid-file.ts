@@ -14,8 +14,9 @@
  *   /proc/<pid>/stat), so a pid reused by an unrelated process after a reboot is left alone.
  */
 import { readFileSync } from 'node:fs'
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { writeFileAtomic } from '../../raft/storage/directory.ts'
 
 export interface PidEntry {
   unit: string
@@ -77,15 +78,7 @@ export class PidFile {
     const run = this.#chain.then(async () => {
       const text = JSON.stringify({ version: 1, runs: [...this.#entries.values()] })
       await mkdir(dirname(this.path), { recursive: true })
-      const tmp = `${this.path}.tmp`
-      const handle = await open(tmp, 'w')
-      try {
-        await handle.writeFile(text)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await rename(tmp, this.path)
+      await writeFileAtomic(this.path, text)
     })
     this.#chain = run.catch(() => {})
     return run

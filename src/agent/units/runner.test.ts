@@ -33,7 +33,7 @@ import {
   type UnitStateRecord,
   unitHash,
 } from '../../scheduler/records.ts'
-import type { Clock } from '../checks/runner.ts'
+import { ManualClock } from '../checks/test-helpers.ts'
 import { LocalRegistry } from '../local-registry.ts'
 import { runnerLimits } from './limits.ts'
 import { processStartTicks } from './pid-file.ts'
@@ -41,32 +41,6 @@ import { type MachineFence, UnitRunner } from './runner.ts'
 
 const node = 'm1'
 const ttlMs = 3_000
-
-/** A clock whose time moves only when the test says so. */
-class ManualClock implements Clock {
-  nowMs = 1_000
-  #timers = new Map<number, { at: number; fn: () => void }>()
-  #next = 1
-  now(): number {
-    return this.nowMs
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++
-    this.#timers.set(id, { at: this.nowMs + ms, fn })
-    return id
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number)
-  }
-  advance(ms: number): void {
-    this.nowMs += ms
-    for (const [id, t] of [...this.#timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (t.at > this.nowMs) continue
-      this.#timers.delete(id)
-      t.fn()
-    }
-  }
-}
 
 /** The machine lease as the runner sees it: a lease id, a status, a deadline, listeners. */
 class TestFence implements MachineFence {
@@ -462,9 +436,9 @@ describe('UnitRunner: leftovers and fencing', () => {
     await assign(store, 'b.service', sleeper())
     const a1 = await waitState(store, 'a.service', (s) => s?.subState === 'running')
     await waitState(store, 'b.service', (s) => s?.subState === 'running')
-    fenceClock.advance(ttlMs - 1)
+    await fenceClock.advance(ttlMs - 1)
     expect(alive(a1?.pid ?? 0)).toBe(true)
-    fenceClock.advance(1) // the deadline: no newer ack
+    await fenceClock.advance(1) // the deadline: no newer ack
     expect(runner.status().fenced).toBe(true)
     await waitFor(
       'killed',

@@ -7,7 +7,7 @@
  */
 
 import type { FileHandle } from 'node:fs/promises'
-import { mkdir, open, readdir, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 
 export const tmpSuffix = '.tmp'
@@ -19,6 +19,24 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * Replaces `file` with `text` atomically and durably: a temporary file beside it, fsynced, renamed
+ * over it, then its directory fsynced. After a crash the file holds the old text or the new one,
+ * never a part; a left-over temporary file is never read.
+ */
+export async function writeFileAtomic(file: string, text: string, mode = 0o666): Promise<void> {
+  const tmp = `${file}${tmpSuffix}`
+  const handle = await open(tmp, 'w', mode)
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(tmp, file)
+  await syncDirectory(path.dirname(file))
 }
 
 /** Creates dir (and parents) if missing; when it was created, makes that durable in its parent. */
