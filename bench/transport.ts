@@ -31,7 +31,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
 function events(onMessage: (m: Message) => void) {
-  return { onMessage, onUnreachable() {}, onSnapshotStatus() {} }
+  return { onMessage, onUnreachable() {}, onSnapshotStatus() {}, onPeerDown() {} }
 }
 
 const payload = new Uint8Array(entryBytes).fill(0x5a)
@@ -186,7 +186,7 @@ async function snapshotRun(receiver: Receiver, bytes: number): Promise<number> {
     memberId: 1,
     listen,
     log: quietLog,
-    events: { onMessage() {}, onUnreachable() {}, onSnapshotStatus: (_, ok) => done(ok) },
+    events: { onMessage() {}, onUnreachable() {}, onSnapshotStatus: (_, ok) => done(ok), onPeerDown() {} },
   })
   a.setPeer(2, receiver.address)
   const data = new Uint8Array(bytes).fill(0x33)

@@ -70,6 +70,8 @@ export const errorCatalogue = {
     'the handshake was refused (wrong cluster id, wrong member id, protocol, or busy)',
   TRANSPORT_HANDSHAKE_TIMEOUT: 'no handshake completed within dialTimeoutMs / handshakeTimeoutMs',
   TRANSPORT_CONNECTION_LOST: 'the connection closed or failed',
+  TRANSPORT_CONNECTION_REFUSED:
+    "the peer's address refused the connection: nothing listens there, so its process is down",
   TRANSPORT_SNAPSHOT_BYTES_MAX: 'a snapshot is larger than snapshotBytesMax',
   TRANSPORT_SNAPSHOT_INVALID:
     'a snapshot stream is malformed (header, chunk beyond the declared length, end marker)',

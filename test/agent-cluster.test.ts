@@ -4,7 +4,8 @@
  *   - three members started from the same --initial-cluster elect one leader they all agree on,
  *     and every member answers /health 200 and lists the three founders;
  *   - kill -9 of the leader under a steady write load loses no acknowledged write, and writes are
- *     acknowledged again within two election timeouts of the kill;
+ *     acknowledged again within two election timeouts of the kill; the survivors learn of the
+ *     death from their refused redials (raft.md, "A leader whose process is down");
  *   - kill -9 of every member at once, then a restart of all, keeps every acknowledged key.
  * Writes and linearizable reads use the etcd v2 API (PUT /v2/keys, GET ?quorum=true).
  * Timing: heartbeat 100 ms, election timeout 1,000 ms (etcd's defaults); every wait polls
@@ -190,6 +191,8 @@ describe('a 3-member cluster of cairn agent processes', () => {
       console.info(`killed at ${new Date(killedAt).toISOString()}; leader changes:\n${elections.join('\n')}`)
     }
     expect(recoveryMs).toBeLessThanOrEqual(2 * c.timing.electionMs)
+    // The survivors learned of the death from refused redials, not from the election timeout.
+    expect(c.outputs()).toContain("the leader's process is down")
 
     c.start(leader) // the killed member comes back from its own disk and catches up
     await c.leader()

@@ -208,6 +208,18 @@ export class RaftNode {
         this.#kick()
       },
       onUnreachable: (peer) => this.#core.reportUnreachable(peer),
+      onPeerDown: (peer) => {
+        if (this.#stopping) return
+        const leader = this.#core.leader
+        this.#core.reportPeerDown(peer)
+        if (leader === peer && this.#core.leader !== leader) {
+          this.#logger.info(
+            { leader: peer },
+            "raft: the leader's process is down (its peer address refused a connection); campaigning early",
+          )
+        }
+        this.#kick()
+      },
       onSnapshotStatus: (peer, ok) => {
         this.#core.reportSnapshot(peer, ok)
         this.#kick()

@@ -31,6 +31,12 @@ export interface RaftConfig {
   preVote: boolean
   /** A leader that has not heard from a quorum for an election timeout steps down. */
   checkQuorum: boolean
+  /**
+   * A follower told that its leader's process is down (reportPeerDown) forgets the leader and
+   * campaigns after 1 + rank ticks (rank: its place by id among the other voters) instead of a
+   * whole election timeout.
+   */
+  campaignWhenLeaderDown: boolean
   /** Byte limit of the entries in one append message (at least one entry is always sent). */
   appendBytesMax: number
   /** Append messages in flight to one follower in the replicate state. */
@@ -61,6 +67,7 @@ export const raftConfigDefaults = {
   heartbeatTicks: 1,
   preVote: true,
   checkQuorum: true,
+  campaignWhenLeaderDown: true,
   appendBytesMax: 1024 * 1024,
   inflightMsgsMax: 256,
   uncommittedBytesMax: 64 * 1024 * 1024,

@@ -582,3 +582,104 @@ describe('§5.2 only a granted vote restarts the election timer', () => {
     expect(drainMessages(core).some((m) => m.type === 'vote')).toBe(false)
   })
 })
+
+describe('a leader whose process is down (reportPeerDown)', () => {
+  /** Crashes leader `leader` and tells every surviving member, as their refused dials would. */
+  function leaderDies(c: TestCluster, leader: NodeId): void {
+    c.crash(leader)
+    for (const [id, node] of c.nodes) if (id !== leader && node.up) node.core.reportPeerDown(leader)
+    c.process()
+  }
+
+  /** Ticks until a leader other than `dead` is up; returns the ticks it took and the winner. */
+  function ticksToNewLeader(c: TestCluster, dead: NodeId, max: number): { ticks: number; leader: NodeId } {
+    for (let ticks = 1; ticks <= max; ticks++) {
+      c.tick()
+      const leader = c.leader()
+      if (leader !== undefined && leader !== dead) return { ticks, leader }
+    }
+    throw new Error(`no new leader within ${max} ticks`)
+  }
+
+  it('the survivors elect the lowest id in one tick, and its term is the only new one', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const c = new TestCluster([1, 2, 3, 4, 5], {}, seed)
+      c.elect(3)
+      const term = c.core(3).status().term
+      leaderDies(c, 3)
+      for (const id of [1, 2, 4, 5]) expect(c.core(id).status().leader).toBe(0)
+      expect(ticksToNewLeader(c, 3, 2)).toEqual({ ticks: 1, leader: 1 })
+      for (const id of [1, 2, 4, 5]) expect(c.core(id).status()).toMatchObject({ term: term + 1, leader: 1 })
+    }
+  })
+
+  it('without the report the same cluster waits out a whole election timeout', () => {
+    const c = new TestCluster([1, 2, 3, 4, 5], {}, 1)
+    c.elect(3)
+    c.crash(3)
+    expect(ticksToNewLeader(c, 3, 4 * electionTicks).ticks).toBeGreaterThanOrEqual(electionTicks)
+  })
+
+  it('with campaignWhenLeaderDown off the report changes nothing', () => {
+    const c = new TestCluster([1, 2, 3], { campaignWhenLeaderDown: false }, 1)
+    c.elect(1)
+    leaderDies(c, 1)
+    expect(c.core(2).status().leader).toBe(1)
+    expect(ticksToNewLeader(c, 1, 4 * electionTicks).ticks).toBeGreaterThanOrEqual(electionTicks)
+  })
+
+  it('when the lowest id lacks entries the others have, the next id wins a tick later', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(3)
+    c.cut(3, 1)
+    c.core(3).propose(new Uint8Array([7]))
+    c.process()
+    expect(c.core(2).status().lastIndex).toBeGreaterThan(c.core(1).status().lastIndex)
+    c.heal()
+    leaderDies(c, 3)
+    expect(ticksToNewLeader(c, 3, 3)).toEqual({ ticks: 2, leader: 2 })
+    expect(c.core(1).status().leader).toBe(2)
+  })
+
+  it('a survivor that has not heard of the death yet only delays the election until it does', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(3)
+    c.crash(3)
+    c.core(1).reportPeerDown(3)
+    c.process()
+    const term = c.core(2).status().term
+    c.tick(3) // 1's pre-vote is ignored: 2 still holds its lease on 3
+    expect(c.leader()).toBeUndefined()
+    expect(c.core(2).status()).toMatchObject({ term, leader: 3 })
+    c.core(2).reportPeerDown(3)
+    c.process()
+    expect(ticksToNewLeader(c, 3, 3).leader).toBe(2)
+  })
+
+  it('a wrong report about a live leader costs no term and no leader change', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(3)
+    const term = c.core(3).status().term
+    c.core(1).reportPeerDown(3)
+    c.process()
+    c.tick(3 * electionTicks)
+    for (const id of [1, 2, 3]) expect(c.core(id).status()).toMatchObject({ term, leader: 3 })
+  })
+
+  it('a report about a follower, or to a leader or a candidate, is ignored', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(3)
+    const term = c.core(3).status().term
+    c.core(1).reportPeerDown(2)
+    c.core(3).reportPeerDown(1)
+    c.core(3).reportPeerDown(3)
+    c.process()
+    expect(c.core(1).status().leader).toBe(3)
+    expect(c.core(3).status()).toMatchObject({ role: 'leader', term })
+    const candidate = makeCore(2)
+    candidate.campaign()
+    drain(candidate)
+    candidate.reportPeerDown(1)
+    expect(candidate.status().role).toBe('preCandidate')
+  })
+})

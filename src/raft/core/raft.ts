@@ -332,6 +332,28 @@ export class RaftCore {
     if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe()
   }
 
+  /**
+   * The driver learned that `peer`'s process is down: a connection to its peer address was refused
+   * (nothing listens there), which a partition or a slow or paused peer never causes. If `peer` is
+   * this follower's leader, the follower forgets it at once, so it no longer holds the leader lease
+   * and grants pre-votes, and it campaigns after 1 + rank ticks instead of a whole election
+   * timeout, rank being its place by id among the other voters: survivors that all learn of the
+   * death campaign a tick apart, lowest id first, instead of splitting the vote. Ignored on any
+   * other role, about any other peer, and with campaignWhenLeaderDown off.
+   *
+   * Safety never rests on this report. A wrong one (the leader is alive) costs a pre-vote the other
+   * followers ignore, since they still hear from the leader, and the leader's next heartbeat makes
+   * this node its follower again; without PreVote it can cost one term.
+   */
+  reportPeerDown(peer: NodeId): void {
+    if (!this.#config.campaignWhenLeaderDown || this.#role !== 'follower') return
+    if (peer === noNode || peer !== this.#lead || !this.#promotable()) return
+    let rank = 0
+    for (const id of this.#voters) if (id !== peer && id < this.id) rank++
+    this.#lead = noNode
+    this.#electionElapsed = Math.max(this.#electionElapsed, this.#randomizedElectionTicks - (1 + rank))
+  }
+
   get term(): number {
     return this.#term
   }

@@ -88,6 +88,11 @@ export interface Scenario {
   membershipProbability: number
   /** Per tick: chance of asking the leader to transfer leadership to a random voter. */
   transferProbability: number
+  /**
+   * Every tick, each live member is told of every member whose process is down and that its
+   * links let it dial (reportPeerDown), as a real transport's refused redials tell it.
+   */
+  peerDownReports: boolean
 }
 
 export const allPartitionShapes: PartitionShape[] = [
@@ -163,6 +168,7 @@ export function drawScenario(prng: Prng, overrides: Partial<Scenario> = {}): Sce
     transferProbability: on(0.4) ? prng.float() * 0.01 : 0,
     // Drawn last, so adding it left every earlier knob of every seed as it was.
     pauseProbability: on(0.4) ? prng.float() * 0.01 : 0,
+    peerDownReports: on(0.7),
   }
   return { ...drawn, ...overrides }
 }

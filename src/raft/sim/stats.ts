@@ -29,6 +29,8 @@ export interface SimStats {
   leadersRemoved: number
   transfersAsked: number
   readiesDeferred: number
+  /** Reports that a leader's process is down which made a follower forget that leader. */
+  leadersReportedDown: number
 }
 
 export function emptyStats(): SimStats {
@@ -57,6 +59,7 @@ export function emptyStats(): SimStats {
     leadersRemoved: 0,
     transfersAsked: 0,
     readiesDeferred: 0,
+    leadersReportedDown: 0,
   }
 }
 

@@ -122,6 +122,7 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     this.#resumePaused()
     for (const envelope of this.network.takeDue(this.now)) this.#deliver(envelope)
     this.#handleLost()
+    if (this.scenario.peerDownReports) this.#reportDownPeers()
     for (const node of this.#prng.shuffled(this.#activeNodes())) {
       for (let due = node.ticksDue(); due > 0 && node.up; due--) {
         node.core.tick()
@@ -198,6 +199,27 @@ export class World implements NodeHost, WorkloadHost, NemesisHost {
     this.#unreachableReported.add(key)
     sender.core.reportUnreachable(m.to)
     this.#afterEvent(sender)
+  }
+
+  /**
+   * A live member's transport redials a peer whose process is down and is refused; a partition
+   * (a blocked link) times out instead, and a paused process's listener still accepts. So every
+   * active member hears of every down node it may dial, every tick.
+   */
+  #reportDownPeers(): void {
+    const down = [...this.#nodes.values()].filter((n) => !n.up)
+    if (down.length === 0) return
+    for (const node of this.#activeNodes()) {
+      const leader = node.core.leader
+      for (const peer of down) {
+        if (peer.id !== node.id && !this.network.isBlocked(node.id, peer.id))
+          node.core.reportPeerDown(peer.id)
+      }
+      if (node.core.leader === leader) continue
+      this.#stats.leadersReportedDown++
+      this.trace.note(this.now, node.id, `leader ${leader} reported down`)
+      this.#afterEvent(node)
+    }
   }
 
   #reportSnapshot(envelope: Envelope, ok: boolean): void {

@@ -36,7 +36,11 @@ export class FramedSocket {
     this.#handler = handler
     this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('error', (error) => this.fail(new TransportError('TRANSPORT_CONNECTION_LOST', error.message)))
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const code =
+        error.code === 'ECONNREFUSED' ? 'TRANSPORT_CONNECTION_REFUSED' : 'TRANSPORT_CONNECTION_LOST'
+      this.fail(new TransportError(code, error.message))
+    })
     socket.on('close', () => this.fail(new TransportError('TRANSPORT_CONNECTION_LOST', 'closed')))
   }
 

@@ -22,7 +22,8 @@
  *     unreachable(). So the memory held for one peer is bounded by the high-water mark plus one
  *     batch in the socket, plus the queue.
  *   - In backoff, messages are dropped at once (the peer is down; Raft retransmits) and reported.
- *   - A failure drops the queue, reports unreachable once, and schedules exactly one redial.
+ *   - A failure drops the queue, reports unreachable once (and peerDown once if the dial was
+ *     refused), and schedules exactly one redial.
  *   - After close() nothing is written, no timer is pending, and no event is reported.
  */
 import type { Message, NodeId } from '../core/types.ts'
@@ -43,6 +44,8 @@ export interface PeerContext {
   readonly counters: TransportCounters
   /** Reports (deferred, coalesced by the transport) that messages to `peer` were lost. */
   unreachable(peer: NodeId): void
+  /** Reports (deferred by the transport) that a dial to `peer` was refused. */
+  peerDown(peer: NodeId): void
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed'
@@ -221,6 +224,10 @@ export class PeerConnection {
     }
     this.#dropQueue()
     this.#ctx.unreachable(this.peer)
+    if (error.code === 'TRANSPORT_CONNECTION_REFUSED') {
+      stats.connectionsRefused++
+      this.#ctx.peerDown(this.peer)
+    }
     this.#state = 'backoff'
     const delay = reconnectDelayMs(this.#failures, options, options.random)
     this.#failures++

@@ -31,6 +31,8 @@ export interface TransportStats {
   handshakesRefused: number
   /** Outbound connections that failed to connect, timed out or broke. */
   connectionFailures: number
+  /** Of those: dials refused because nothing listened at the peer's address (onPeerDown). */
+  connectionsRefused: number
   snapshotsSent: number
   snapshotsSendFailed: number
   snapshotsReceived: number
@@ -53,6 +55,7 @@ export function emptyStats(): TransportStats {
     handshakesRejected: 0,
     handshakesRefused: 0,
     connectionFailures: 0,
+    connectionsRefused: 0,
     snapshotsSent: 0,
     snapshotsSendFailed: 0,
     snapshotsReceived: 0,

@@ -192,6 +192,25 @@ describe('events', () => {
     await waitFor(() => a.transport.stats().connectionFailures >= 3, 'several failed dials')
     expect(a.unreachable).toContain(2)
     expect(a.transport.stats().messagesDroppedUnreachable).toBeGreaterThanOrEqual(1)
+    // Nothing listens there: every failed dial was a refusal, and each was reported as peer down.
+    const { connectionFailures, connectionsRefused } = a.transport.stats()
+    expect(connectionsRefused).toBe(connectionFailures)
+    expect(a.peersDown.length).toBeGreaterThanOrEqual(3)
+    expect(new Set(a.peersDown)).toEqual(new Set([2]))
+    expect(a.log.records.some((r) => r.fields.code === 'TRANSPORT_CONNECTION_REFUSED')).toBe(true)
+  })
+
+  it('reports a connected peer whose process stopped as down once its redial is refused, with nothing sent', async () => {
+    const a = await start(1)
+    const b = await start(2)
+    connectAll([a, b])
+    a.transport.send([heartbeat(1, 2)])
+    await waitFor(() => b.received.length === 1, 'connected')
+    expect(a.peersDown).toEqual([])
+    await b.transport.stop()
+    running.splice(running.indexOf(b), 1)
+    await waitFor(() => a.peersDown.includes(2), 'b reported down')
+    expect(a.transport.stats().connectionsRefused).toBeGreaterThanOrEqual(1)
   })
 })
 
@@ -205,6 +224,9 @@ describe('dial timeout', () => {
     await waitFor(() => a.unreachable.includes(2), 'unreachable after the dial timeout')
     expect(a.log.records.some((r) => r.fields.code === 'TRANSPORT_HANDSHAKE_TIMEOUT')).toBe(true)
     expect(a.transport.stats()).toMatchObject({ connectionFailures: 1, messagesDroppedUnreachable: 1 })
+    // A listener that accepts is a live (if stuck) process: never reported down.
+    expect(a.transport.stats().connectionsRefused).toBe(0)
+    expect(a.peersDown).toEqual([])
     await a.transport.stop()
     await silent.stop()
   })

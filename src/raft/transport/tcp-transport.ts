@@ -69,6 +69,10 @@ export class TcpPeerTransport implements PeerTransport {
       stats: this.#stats,
       counters: this.#counters,
       unreachable: (peer) => this.#emitUnreachable(peer),
+      peerDown: (peer) =>
+        queueMicrotask(() => {
+          if (!this.#stopped) this.#options.events.onPeerDown(peer)
+        }),
     }
     this.#inboundContext = this.#makeInboundContext()
   }

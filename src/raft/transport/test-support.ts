@@ -41,6 +41,8 @@ export interface Harness {
   received: Message[]
   unreachable: NodeId[]
   snapshotStatus: { peer: NodeId; ok: boolean }[]
+  /** onPeerDown reports, in order. */
+  peersDown: NodeId[]
   log: ReturnType<typeof recordingLog>
 }
 
@@ -64,6 +66,7 @@ export async function startHarness(
     received: [] as Message[],
     unreachable: [] as NodeId[],
     snapshotStatus: [] as { peer: NodeId; ok: boolean }[],
+    peersDown: [] as NodeId[],
     log,
   } as Harness
   harness.transport = createPeerTransport({
@@ -77,6 +80,7 @@ export async function startHarness(
       onMessage: (m) => harness.received.push(m),
       onUnreachable: (peer) => harness.unreachable.push(peer),
       onSnapshotStatus: (peer, ok) => harness.snapshotStatus.push({ peer, ok }),
+      onPeerDown: (peer) => harness.peersDown.push(peer),
     },
   })
   harness.address = await harness.transport.start()

@@ -10,7 +10,8 @@
  *
  * Snapshot ('snap') messages are streamed in chunks and delivered whole to the receiver; the sender
  * learns the outcome through onSnapshotStatus. Other messages to an unreachable peer are dropped
- * (Raft tolerates loss) and reported through onUnreachable.
+ * (Raft tolerates loss) and reported through onUnreachable; a refused dial is also reported through
+ * onPeerDown.
  */
 import type { Message, NodeId } from '../core/types.ts'
 
@@ -19,6 +20,11 @@ export interface PeerTransportEvents {
   onMessage(message: Message): void
   /** A message to `peer` could not be delivered (no connection, or it broke). */
   onUnreachable(peer: NodeId): void
+  /**
+   * A dial to `peer` was refused: nothing listens at its address, so its process is down (or has
+   * not started). A partition or a slow or stopped peer never causes this; they time out.
+   */
+  onPeerDown(peer: NodeId): void
   /** A snapshot streamed to `peer` arrived whole (ok) or failed. */
   onSnapshotStatus(peer: NodeId, ok: boolean): void
 }
