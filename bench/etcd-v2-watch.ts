@@ -13,10 +13,10 @@
  * reach the count before the PUT is sent. Watches are opened registerBatch at a time per thread
  * so that thousands of connects do not overflow a listen backlog.
  *
- * The client: reading 5,000 responses costs a Node event loop about 20 µs each on a small VM,
- * which alone is about 100 ms, so the watchers are split over `threads` worker threads
- * (etcd-v2-watch-client.ts), each with its own loop and undici pools, on the same cores as the
- * servers. The row also reports how busy the busiest client thread was between the PUT and its
+ * The client: each watch is a plain socket read by a minimal HTTP/1.1 response reader (an HTTP
+ * library cost about 20 µs per response, 100 ms for 5,000), and the watchers are split over
+ * `threads` worker threads (etcd-v2-watch-client.ts), each with its own loop, on the same cores as
+ * the servers. The row also reports how busy the busiest client thread was between the PUT and its
  * last event: near 100% means the client, not the server, set the pace. Both systems are measured
  * by the same code in the same way; compare the ratio.
  */
@@ -35,6 +35,8 @@ export interface WatchRow extends Percentiles {
   missed: number
   /** Busiest client thread's event-loop utilisation from the PUT to its last event, 0..1. */
   clientBusy: number
+  /** When the PUT was sent, on the monotonic clock (ms), to line the row up with a CPU profile. */
+  putAtMs: number
 }
 
 const watchedKey = '/bench/watched'
@@ -171,7 +173,13 @@ export async function runWatch(
       [...r.doneAtMs].filter((t) => !Number.isNaN(t)).map((t) => t - sentAtMs),
     )
     const clientBusy = Math.max(...reports.map((r) => r.busy))
-    return { ...percentiles(latencies), watchers, missed: watchers - latencies.length, clientBusy }
+    return {
+      ...percentiles(latencies),
+      watchers,
+      missed: watchers - latencies.length,
+      clientBusy,
+      putAtMs: sentAtMs,
+    }
   } finally {
     await Promise.all(clients.map((c) => c.worker.terminate()))
   }
