@@ -89,6 +89,8 @@ export class Cluster {
   readonly clusterId: string
   readonly dataRoot: string
   readonly unexpectedExits: UnexpectedExit[] = []
+  /** A member's proxy that could not listen again on its port (its member is then unreachable). */
+  readonly proxyErrors: string[] = []
   readonly #options: ClusterOptions
   readonly #members = new Map<string, Member>()
   readonly #nameById = new Map<number, string>()
@@ -236,6 +238,7 @@ export class Cluster {
     const m = this.#member(name)
     if (this.#stopped) throw new Error('the cluster is stopped')
     if (m.process !== undefined) throw new Error(`${name} already has a process`)
+    void m.proxy.setListening(true).catch((error: unknown) => this.proxyErrors.push(`${name}: ${error}`))
     const proc = spawnMember(this.args(name), m.logPath, `start ${name}`)
     m.process = proc
     m.state = 'running'
@@ -251,6 +254,7 @@ export class Cluster {
     signal(proc, 'SIGKILL')
     await proc.exited
     m.state = 'killed'
+    await m.proxy.setListening(false)
   }
 
   pause(name: string): void {
@@ -482,6 +486,7 @@ export class Cluster {
     m.process = undefined
     if (proc.expectExit) return
     m.state = 'crashed'
+    void m.proxy.setListening(false)
     this.unexpectedExits.push({
       member: m.name,
       pid: proc.pid,

@@ -3,7 +3,8 @@
  * answers hellos) and fake dialers in front: frames pass unchanged and in order, the hello names
  * the directed link, a block cuts the link's open connections and closes new ones before the
  * member is dialled while other links keep working, latency with jitter keeps order, drop loses
- * only batch frames, and a connection that does not open with a known hello is closed.
+ * only batch frames, a connection that does not open with a known hello is closed, and while its
+ * member has no process the proxy refuses dials as the member's machine would.
  * No timing assertions: every wait is a poll on an observable event.
  */
 import { createServer, type Server, Socket } from 'node:net'
@@ -175,6 +176,34 @@ describe('FaultProxy', () => {
     x3.send(FrameKind.batch, ['healed'])
     await until('the healed link delivers', () => batchesOf(member.frames).length === 3)
     expect(member.connections).toBe(3)
+  })
+
+  it('while its member has no process it listens nowhere: dials are refused, open relays closed, then it listens again on the same port', async () => {
+    await setup()
+    const port = proxy.port
+    const x = await dial()
+    x.hello(1)
+    x.send(FrameKind.batch, ['before'])
+    await until('the link delivers', () => batchesOf(member.frames).length === 1)
+
+    await proxy.setListening(false)
+    await until('the open relay is closed', () => x.closed)
+    const refused = await new Promise<string | undefined>((resolve) => {
+      const socket = new Socket()
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code))
+      socket.connect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(undefined)
+      })
+    })
+    expect(refused).toBe('ECONNREFUSED')
+
+    await proxy.setListening(true)
+    expect(proxy.port).toBe(port)
+    const x2 = await dial()
+    x2.hello(1)
+    x2.send(FrameKind.batch, ['after'])
+    await until('the link delivers again', () => batchesOf(member.frames).length === 2)
   })
 
   it('latency with jitter delays frames but keeps their order', async () => {

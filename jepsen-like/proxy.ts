@@ -93,6 +93,8 @@ export class FaultProxy {
   }
   #server: Server | undefined
   #port = 0
+  /** setListening calls run one after another. */
+  #listening: Promise<void> = Promise.resolve()
 
   constructor(options: ProxyOptions) {
     this.member = options.member
@@ -126,26 +128,51 @@ export class FaultProxy {
   }
 
   async start(): Promise<number> {
+    await this.#listen(this.#options.listen.port)
+    return this.#port
+  }
+
+  /**
+   * Mirrors the member's process. While it has none (killed, crashed, removed) nothing listens at
+   * the member's advertised address, so a dial there is refused (ECONNREFUSED), as by the member's
+   * own machine, and the open relays are closed; members learn from that that its process is down
+   * (transport.md, onPeerDown). `true` listens again on the same port, before the process starts.
+   * One simplification: a dialer whose link is blocked is refused too, where a real partition would
+   * let its dial time out.
+   */
+  setListening(on: boolean): Promise<void> {
+    this.#listening = this.#listening.then(async () => {
+      if (on && this.#server === undefined) await this.#listen(this.#port)
+      if (!on && this.#server !== undefined) await this.#close()
+    })
+    return this.#listening
+  }
+
+  async #listen(port: number): Promise<void> {
     const server = createServer((socket) => this.#accept(socket))
-    this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(this.#options.listen.port, this.#options.listen.host, () => {
+      server.listen(port, this.#options.listen.host, () => {
         server.off('error', reject)
         resolve()
       })
     })
+    this.#server = server
     const address = server.address()
     this.#port = typeof address === 'object' && address !== null ? address.port : 0
-    return this.#port
   }
 
-  /** Closes the listener and every connection. */
-  async stop(): Promise<void> {
+  async #close(): Promise<void> {
     const server = this.#server
     this.#server = undefined
     for (const relay of [...this.#relays]) relay.destroy()
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  /** Closes the listener and every connection. */
+  async stop(): Promise<void> {
+    await this.#listening
+    await this.#close()
   }
 
   #accept(dialer: Socket): void {

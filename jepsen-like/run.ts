@@ -221,6 +221,13 @@ function check(options: RunOptions, history: readonly Op[], log: (line: string) 
 /** The runner's own check: a member process that exited without the harness asking crashed. */
 function processesCheck(cluster: Cluster): CheckResult {
   const exits = cluster.unexpectedExits
+  if (cluster.proxyErrors.length > 0) {
+    return {
+      checker: 'processes',
+      verdict: 'unknown',
+      summary: `a proxy could not listen again, so its member was unreachable: ${cluster.proxyErrors.join('; ')}`,
+    }
+  }
   if (exits.length === 0) {
     return {
       checker: 'processes',
