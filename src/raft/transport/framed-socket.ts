@@ -36,9 +36,8 @@ export class FramedSocket {
     this.#handler = handler
     this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      const code =
-        error.code === 'ECONNREFUSED' ? 'TRANSPORT_CONNECTION_REFUSED' : 'TRANSPORT_CONNECTION_LOST'
+    socket.on('error', (error) => {
+      const code = isRefused(error) ? 'TRANSPORT_CONNECTION_REFUSED' : 'TRANSPORT_CONNECTION_LOST'
       this.fail(new TransportError(code, error.message))
     })
     socket.on('close', () => this.fail(new TransportError('TRANSPORT_CONNECTION_LOST', 'closed')))
@@ -118,4 +117,14 @@ export class FramedSocket {
     })
     if (error !== undefined) this.fail(error)
   }
+}
+
+/**
+ * Whether a connect failed because nothing listens at the address: ECONNREFUSED, or, when a host
+ * name resolved to several addresses and Node tried each (autoSelectFamily), ECONNREFUSED from
+ * every one of them.
+ */
+export function isRefused(error: unknown): boolean {
+  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isRefused)
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED'
 }

@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Message } from '../core/types.ts'
 import { FrameKind } from './frame.ts'
+import { isRefused } from './framed-socket.ts'
 import {
   connectAll,
   everyMessageType,
@@ -211,6 +212,29 @@ describe('events', () => {
     running.splice(running.indexOf(b), 1)
     await waitFor(() => a.peersDown.includes(2), 'b reported down')
     expect(a.transport.stats().connectionsRefused).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('isRefused', () => {
+  const errno = (code: string) => Object.assign(new Error(code), { code })
+  it.each([
+    ['ECONNREFUSED', errno('ECONNREFUSED'), true],
+    ['ECONNRESET', errno('ECONNRESET'), false],
+    ['ETIMEDOUT', errno('ETIMEDOUT'), false],
+    [
+      'every address of a name refused',
+      new AggregateError([errno('ECONNREFUSED'), errno('ECONNREFUSED')]),
+      true,
+    ],
+    [
+      'one address of a name timed out',
+      new AggregateError([errno('ECONNREFUSED'), errno('ETIMEDOUT')]),
+      false,
+    ],
+    ['an empty AggregateError', new AggregateError([]), false],
+    ['not an error', undefined, false],
+  ])('%s', (_, error, refused) => {
+    expect(isRefused(error)).toBe(refused)
   })
 })
 
