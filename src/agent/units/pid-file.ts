@@ -6,17 +6,18 @@
  * with a parent-death signal (setpriv --pdeathsig), which covers the common case by itself.
  *
  * Invariants:
- * - The file is replaced atomically (written beside, fsynced, renamed): a crash leaves the old or
- *   the new list, never half of one. Writes are serialized, each writes the list as it is then.
+ * - The file is replaced atomically (written beside, fsynced, renamed, its directory fsynced, and
+ *   a directory created for it fsynced into its parent): a crash leaves the old or the new list,
+ *   never half of one. Writes are serialized, each writes the list as it is then.
  * - An entry is added before its process can run a unit's code for long (right after spawn) and
  *   removed after the whole group was killed or the process ended.
  * - A group is killed at start only if its leader still has the start time recorded (from
  *   /proc/<pid>/stat), so a pid reused by an unrelated process after a reboot is left alone.
  */
 import { readFileSync } from 'node:fs'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { writeFileAtomic } from '../../raft/storage/directory.ts'
+import { ensureDirectory, writeFileAtomic } from '../../raft/storage/directory.ts'
 
 export interface PidEntry {
   unit: string
@@ -77,7 +78,7 @@ export class PidFile {
   #write(): Promise<void> {
     const run = this.#chain.then(async () => {
       const text = JSON.stringify({ version: 1, runs: [...this.#entries.values()] })
-      await mkdir(dirname(this.path), { recursive: true })
+      await ensureDirectory(dirname(this.path)) // a new directory is made durable too
       await writeFileAtomic(this.path, text)
     })
     this.#chain = run.catch(() => {})
