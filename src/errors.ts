@@ -99,6 +99,8 @@ export const errorCatalogue = {
   // Scheduler unit files and names (src/scheduler): a refused unit changes nothing.
   UNIT_INVALID: 'the unit file is invalid; nothing was changed',
   UNIT_NAME_INVALID: 'the unit name (or brace expansion of names) is invalid',
+  PLACEMENT_LIMIT:
+    'the placement index is full (machinesMax or assignmentsMax); place() refuses before this is reached',
   // The fleet v1 API (src/api/fleet): a refused request changes nothing.
   FLEET_REQUEST_INVALID:
     'the fleet request is malformed (bad JSON, a bad parameter, page token or field); nothing was changed',

@@ -7,6 +7,8 @@
  * assign past the limit is its bug). The caches drop their oldest entry instead of growing.
  */
 
+import { CairnError } from '../errors.ts'
+
 export const placementLimits = {
   /** Machines known at once. Swarm's published scale test is 1,000 nodes; this is 100x that. */
   machinesMax: 100_000,
@@ -24,12 +26,15 @@ export const placementLimits = {
 
 export type PlacementLimit = keyof typeof placementLimits
 
-/** A limit was exceeded by upsertMachine or assign: the caller's to prevent (see place()). */
-export class PlacementLimitError extends Error {
+/**
+ * A limit was exceeded by upsertMachine or assign: the caller's to prevent (see place()). Code
+ * PLACEMENT_LIMIT in the one catalogue (src/errors.ts, docs/errors.md).
+ */
+export class PlacementLimitError extends CairnError {
   readonly limit: PlacementLimit
 
   constructor(limit: PlacementLimit) {
-    super(`placement: ${limit} (${placementLimits[limit]}) reached`)
+    super('PLACEMENT_LIMIT', `${limit} (${placementLimits[limit]}) reached`)
     this.name = 'PlacementLimitError'
     this.limit = limit
   }

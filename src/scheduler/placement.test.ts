@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Placement, type PlacementMachine, type PlacementUnit } from './placement.ts'
-import { placementLimits } from './placement-limits.ts'
+import { PlacementLimitError, placementLimits } from './placement-limits.ts'
 import { testGrid, testInstances, testUnit } from './placement-test-support.ts'
 
 function placementWith(machines: readonly PlacementMachine[]): Placement {
@@ -376,6 +376,16 @@ describe('incremental counts', () => {
     placement.upsertMachine(machine('m1'))
     const refused = placement.place(testUnit('g.service', { fleet: 'Global=true' }))
     expect(refused.ok ? '' : refused.reason).toMatch(/^Global=true/)
+  })
+
+  it('at machinesMax place() still answers, and one more machine is a PlacementLimitError with code PLACEMENT_LIMIT', () => {
+    const placement = new Placement()
+    for (let i = 0; i < placementLimits.machinesMax; i++) placement.upsertMachine(machine(`m${i}`))
+    placement.upsertMachine(machine('m0', { zone: 'z1' })) // a known machine's new metadata is no new slot
+    expect(placement.place(testUnit('a.service')).ok).toBe(true)
+    const extra = (): void => placement.upsertMachine(machine('one-too-many'))
+    expect(extra).toThrow(PlacementLimitError)
+    expect(extra).toThrow(expect.objectContaining({ code: 'PLACEMENT_LIMIT', limit: 'machinesMax' }))
   })
 
   it('caches past their limits drop the oldest entry and rebuild it when asked again', () => {
