@@ -206,6 +206,21 @@ describe('FaultProxy', () => {
     await until('the link delivers again', () => batchesOf(member.frames).length === 2)
   })
 
+  it('a failed listen (its port taken meanwhile) is reported to that call only: later calls and stop() still work', async () => {
+    await setup()
+    const port = proxy.port
+    await proxy.setListening(false)
+    const squatter = createServer()
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
+    await expect(proxy.setListening(true)).rejects.toThrow(/EADDRINUSE/)
+    await new Promise<void>((resolve) => squatter.close(() => resolve()))
+    await proxy.setListening(true)
+    const x = await dial()
+    x.hello(1)
+    x.send(FrameKind.batch, ['after the port came back'])
+    await until('the link delivers', () => batchesOf(member.frames).length === 1)
+  })
+
   it('latency with jitter delays frames but keeps their order', async () => {
     await setup(7)
     proxy.setFaults('n1', { latencyMs: 20, jitterMs: 15 })

@@ -93,7 +93,7 @@ export class FaultProxy {
   }
   #server: Server | undefined
   #port = 0
-  /** setListening calls run one after another. */
+  /** The last setListening call, settled either way: calls run one after another. */
   #listening: Promise<void> = Promise.resolve()
 
   constructor(options: ProxyOptions) {
@@ -141,11 +141,16 @@ export class FaultProxy {
    * let its dial time out.
    */
   setListening(on: boolean): Promise<void> {
-    this.#listening = this.#listening.then(async () => {
-      if (on && this.#server === undefined) await this.#listen(this.#port)
-      if (!on && this.#server !== undefined) await this.#close()
-    })
-    return this.#listening
+    // Each call waits for the one before, whatever became of it: a listen that failed (the caller
+    // got that rejection) must not fail every later call, nor stop().
+    const next = this.#listening
+      .catch(() => {})
+      .then(async () => {
+        if (on && this.#server === undefined) await this.#listen(this.#port)
+        if (!on && this.#server !== undefined) await this.#close()
+      })
+    this.#listening = next.catch(() => {})
+    return next
   }
 
   async #listen(port: number): Promise<void> {
