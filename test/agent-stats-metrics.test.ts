@@ -180,6 +180,7 @@ describe('GET /metrics', () => {
       'cairn_storage_size_bytes',
       'cairn_network_peer_sent_bytes_total',
       'cairn_network_peer_received_bytes_total',
+      'cairn_network_peer_connections_refused_total',
       'cairn_network_appends_sent_total',
       'cairn_process_resident_memory_bytes',
       'cairn_nodejs_eventloop_lag_seconds',

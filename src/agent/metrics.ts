@@ -157,6 +157,12 @@ const peerCounterRows: readonly [string, 'To' | 'From', string, PeerRead][] = [
     (p) => p.connectionFailures,
   ],
   [
+    'network_peer_connections_refused_total',
+    'To',
+    'Dials to the peer refused because nothing listened at its address: its process was down.',
+    (p) => p.connectionsRefused,
+  ],
+  [
     'network_peer_appends_sent_total',
     'To',
     'Appends written to the peer (/v2/stats/leader counts.success).',

@@ -226,6 +226,7 @@ export class PeerConnection {
     this.#ctx.unreachable(this.peer)
     if (error.code === 'TRANSPORT_CONNECTION_REFUSED') {
       stats.connectionsRefused++
+      this.#counters.connectionsRefused++
       this.#ctx.peerDown(this.peer)
     }
     this.#state = 'backoff'

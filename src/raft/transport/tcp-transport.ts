@@ -69,10 +69,7 @@ export class TcpPeerTransport implements PeerTransport {
       stats: this.#stats,
       counters: this.#counters,
       unreachable: (peer) => this.#emitUnreachable(peer),
-      peerDown: (peer) =>
-        queueMicrotask(() => {
-          if (!this.#stopped) this.#options.events.onPeerDown(peer)
-        }),
+      peerDown: (peer) => this.#emitPeerDown(peer),
     }
     this.#inboundContext = this.#makeInboundContext()
   }
@@ -258,6 +255,12 @@ export class TcpPeerTransport implements PeerTransport {
     queueMicrotask(() => {
       this.#pendingUnreachable.delete(peer)
       if (!this.#stopped) this.#options.events.onUnreachable(peer)
+    })
+  }
+
+  #emitPeerDown(peer: NodeId): void {
+    queueMicrotask(() => {
+      if (!this.#stopped) this.#options.events.onPeerDown(peer)
     })
   }
 

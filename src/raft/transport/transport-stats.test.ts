@@ -182,6 +182,9 @@ describe('over loopback', () => {
     await waitFor(() => (a.transport.counters.peer(2)?.appendsDropped ?? 0) >= 2, 'both appends failed')
     const toDead = a.transport.counters.peer(2)
     expect(toDead).toMatchObject({ appendsSent: 0, messagesSent: 0, bytesSent: 0 })
+    // Nothing listens at a stopped transport's address: each failed dial was a refusal.
+    expect(toDead?.connectionsRefused).toBeGreaterThanOrEqual(1)
+    expect(toDead?.connectionsRefused).toBe(toDead?.connectionFailures)
     expect(toDead?.messagesDropped).toBeGreaterThanOrEqual(3)
     a.transport.removePeer(2)
     expect(a.transport.counters.peer(2)).toBeUndefined()

@@ -146,6 +146,8 @@ export interface PeerCountersView {
   readonly messagesDropped: number
   /** Outbound connection attempts that failed, timed out, were refused, or broke later. */
   readonly connectionFailures: number
+  /** Of those: dials refused because nothing listened at the peer's address (its process is down). */
+  readonly connectionsRefused: number
   /** Append messages written to the peer (etcd's followers[id].counts.success). */
   readonly appendsSent: number
   /** Append messages to the peer dropped (etcd's followers[id].counts.fail). */
@@ -162,6 +164,7 @@ export class PeerCounters implements PeerCountersView {
   bytesReceived = 0
   messagesDropped = 0
   connectionFailures = 0
+  connectionsRefused = 0
   appendsSent = 0
   appendsDropped = 0
   readonly latency = new LatencyStats()
