@@ -47,9 +47,11 @@ interface Watch {
 const headBytesMax = 16 * 1024
 
 /**
- * Reads one HTTP/1.1 response from pushed bytes. `push` returns 'head' once the head is in (and
- * again 'body' or 'done' as the body arrives), 'done' when the body is complete, 'broken' when the
- * bytes are not a response this reader understands.
+ * Reads one HTTP/1.1 response from pushed bytes. `push` returns 'head' when the head came in and
+ * the body is not complete yet, 'more' while the body still comes, 'done' when it is complete, and
+ * 'broken' when the bytes are not a response this reader understands: among them a body with
+ * neither Content-Length nor chunks (ended by the connection's close), which it would otherwise
+ * take as complete at once and time too early.
  */
 class ResponseReader {
   status = 0
@@ -70,8 +72,9 @@ class ResponseReader {
       const head = buf.toString('latin1', 0, end)
       this.status = Number(head.slice(9, 12))
       const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
-      this.#left =
-        length !== null ? Number(length[1]) : /\r\ntransfer-encoding:\s*chunked/i.test(head) ? -1 : 0
+      const chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head)
+      if (length === null && !chunked) return 'broken'
+      this.#left = length !== null ? Number(length[1]) : -1
       this.#headDone = true
       sawHead = true
       buf = buf.subarray(end + 4)
