@@ -8,6 +8,7 @@
  * endpoint names itself with the hint and exits 1, bad flags exit 2.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   AgentCluster,
@@ -285,15 +286,28 @@ describe('cairn member and status', () => {
     expect(await put(url, 'a', '1')).toBe(true)
     const revision = await modifiedIndexOf(url, 'a')
     const run = cairn(['status', '--endpoint', url])
+    // The agent writes its own records too (catalog, machine lease), so the store may move between
+    // the PUT and the status: what status prints must lie between the two, and is the PUT's
+    // revision whenever nothing else was written.
+    const after = await currentIndex(url)
     expect(run.code).toBe(0)
     const [header, row, clusterLine] = run.stdout.trim().split('\n')
     expect(header).toMatch(/^NAME\s+ID\s+ROLE\s+TERM\s+APPLIED\s+REVISION\s+LEADER$/)
-    expect(row).toMatch(new RegExp(`^m1\\s+([0-9a-f]+)\\s+leader\\s+\\d+\\s+\\d+\\s+${revision}\\s+\\1$`))
+    const printed = /^m1\s+([0-9a-f]+)\s+leader\s+\d+\s+\d+\s+(\d+)\s+\1$/.exec(row ?? '')
+    expect(printed, row).not.toBeNull()
+    const printedRevision = Number(printed?.[2])
+    expect(printedRevision).toBeGreaterThanOrEqual(revision)
+    expect(printedRevision).toBeLessThanOrEqual(after)
+    if (after === revision) expect(printedRevision).toBe(revision)
     expect(clusterLine).toMatch(/^cluster id: [0-9a-f]+$/)
 
+    const before = await currentIndex(url)
     const json = JSON.parse(cairn(['status', '-o', 'json', '--endpoint', url]).stdout)
+    const afterJson = await currentIndex(url)
     expect(json.clusterId).toMatch(/^[0-9a-f]+$/)
-    expect(json.members[0].status).toMatchObject({ name: 'm1', role: 'leader', revision })
+    expect(json.members[0].status).toMatchObject({ name: 'm1', role: 'leader' })
+    expect(json.members[0].status.revision).toBeGreaterThanOrEqual(before)
+    expect(json.members[0].status.revision).toBeLessThanOrEqual(afterJson)
   })
 })
 
@@ -327,6 +341,15 @@ async function storeWatchers(url: string): Promise<number | undefined> {
 }
 
 /** The key's modifiedIndex as the agent serves it. */
+/** The store's revision now: X-Etcd-Index of a GET of the root. */
+async function currentIndex(url: string): Promise<number> {
+  const res = await request(`${url}/v2/keys/`)
+  await res.body.dump()
+  const index = Number(res.headers['x-etcd-index'])
+  if (!Number.isSafeInteger(index)) throw new Error('no X-Etcd-Index')
+  return index
+}
+
 async function modifiedIndexOf(url: string, key: string): Promise<number> {
   const body = (await http('GET', `${url}/v2/keys/${key}`))?.body as
     | { node?: { modifiedIndex?: number } }
