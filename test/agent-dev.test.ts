@@ -4,14 +4,14 @@
  * stops every member gracefully and the command exits 0, leaving no member running. Bad flags
  * exit 2. The plan (names, ports, data directories) is checked without processes.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createSocket } from 'node:dgram'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { devPlan, peerPortOffset } from '../src/agent/dev-plan.ts'
+import { devPlan, dnsPortOffset, peerPortOffset } from '../src/agent/dev-plan.ts'
 import { type AgentProcess, pollUntil, spawnCairn, status } from './helpers/agent-processes.ts'
-import { freePort } from './helpers/ports.ts'
 
 let dev: AgentProcess | undefined
 let dir: string | undefined
@@ -26,7 +26,7 @@ afterEach(async () => {
   dir = undefined
 })
 
-async function isFree(port: number): Promise<boolean> {
+async function isFreeTcp(port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const server = createServer()
     server.once('error', () => resolve(false))
@@ -34,13 +34,41 @@ async function isFree(port: number): Promise<boolean> {
   })
 }
 
-/** A base port whose client and peer ports are all free (re-checked, since ports are shared). */
+async function isFreeUdp(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = createSocket('udp4')
+    socket.once('error', () => {
+      socket.close()
+      resolve(false)
+    })
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)))
+  })
+}
+
+/** The lowest port the kernel hands out to port-0 binds and outgoing connections. */
+function ephemeralPortLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isSafeInteger(low) && low > 0 ? low : 32768
+  } catch {
+    return 32768
+  }
+}
+
+/**
+ * A base port whose client, peer and DNS ports (TCP and UDP) are all free. Every one of them lies
+ * below the kernel's ephemeral range, so no parallel test's port-0 bind or outgoing connection can
+ * take one between this check and the members' listens (CI failed once on a DNS port taken so).
+ */
 async function freeBasePort(nodes: number): Promise<number> {
+  const low = 10_000
+  const high = Math.min(ephemeralPortLow(), 65536) - dnsPortOffset - nodes
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort()
-    if (base + peerPortOffset + nodes > 65535) continue
-    const ports = Array.from({ length: nodes }, (_, i) => [base + i, base + peerPortOffset + i]).flat()
-    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base
+    const base = low + Math.floor(Math.random() * (high - low))
+    const offsets = [0, peerPortOffset, dnsPortOffset]
+    const ports = offsets.flatMap((offset) => Array.from({ length: nodes }, (_, i) => base + offset + i))
+    const free = await Promise.all(ports.map(async (p) => (await isFreeTcp(p)) && (await isFreeUdp(p))))
+    if (free.every(Boolean)) return base
   }
   throw new Error('no free base port found')
 }
