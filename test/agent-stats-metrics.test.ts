@@ -178,6 +178,8 @@ describe('GET /metrics', () => {
       'cairn_store_watchers',
       'cairn_store_writes_total',
       'cairn_storage_size_bytes',
+      'cairn_disk_wal_writes_total',
+      'cairn_disk_wal_write_stalls_total',
       'cairn_network_peer_sent_bytes_total',
       'cairn_network_peer_received_bytes_total',
       'cairn_network_peer_connections_refused_total',
@@ -203,6 +205,10 @@ describe('GET /metrics', () => {
     expect(value(samples, 'cairn_store_keys_total')).toBe(seq + (await hiddenKeys(leaderUrl)))
     expect(value(samples, 'cairn_store_writes_total', { action: 'set' })).toBe(seq) // all through the leader
     expect(value(samples, 'cairn_storage_size_bytes')).toBeGreaterThan(0)
+    // Small appends go in place while the disk is fast, and the first ones always do (the average
+    // of write times starts at 0).
+    expect(value(samples, 'cairn_disk_wal_writes_total', { path: 'in_place' })).toBeGreaterThan(0)
+    expect(types.get('cairn_disk_wal_writes_total')).toBe('counter')
     expect(value(samples, 'cairn_process_resident_memory_bytes')).toBeGreaterThan(1_000_000)
     for (const name of cluster.names.filter((n) => cluster.clientUrl(n) !== leaderUrl)) {
       const id = ids.get(name) as string

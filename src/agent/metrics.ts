@@ -17,6 +17,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { StoreStatsJson, StoreStatsView } from '../api/etcd-v2/store-stats.ts'
 import type { ReplicatedStore } from '../kv/replicated-store.ts'
 import type { NodeId } from '../raft/core/types.ts'
+import type { SyncWriteCounts } from '../raft/storage/sync-writes.ts'
 import type { TransportStats } from '../raft/transport/stats.ts'
 import type { PeerCountersView, TransportCountersView } from '../raft/transport/transport-stats.ts'
 
@@ -27,6 +28,7 @@ export interface MetricsSources {
   id: NodeId
   store: ReplicatedStore
   storageSizeBytes(): number
+  walWriteCounts(): Readonly<SyncWriteCounts>
   transport(): { readonly counters: TransportCountersView; stats(): TransportStats } | undefined
   storeStats(): StoreStatsView | undefined
   leaderChanges(): number
@@ -86,6 +88,24 @@ function serverMetrics(def: Define, sources: MetricsSources): void {
     "Bytes on disk of this member's Raft storage: WAL segments plus snapshot files.",
     [],
     () => one(sources.storageSizeBytes()),
+  )
+  def.counter(
+    'disk_wal_writes_total',
+    'WAL appends by path: in_place (a blocking write on the event loop: one-entry appends while the disk is fast) or thread_pool.',
+    ['path'],
+    () => {
+      const counts = sources.walWriteCounts()
+      return [
+        [{ path: 'in_place' }, counts.inPlace],
+        [{ path: 'thread_pool' }, counts.pool],
+      ]
+    },
+  )
+  def.counter(
+    'disk_wal_write_stalls_total',
+    'WAL writes in place that took longer than walSyncWriteStallMs; each sends writes through the thread pool for a while.',
+    [],
+    () => one(sources.walWriteCounts().stalls),
   )
   def.gauge('store_current_revision', "The store revision (etcd v2's X-Etcd-Index).", [], () =>
     one(stateMachine.revision),

@@ -51,6 +51,7 @@ import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { type DataDirLock, startWithDataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
+import { lazyRequestLoggers } from './lazy-request-logger.ts'
 import { composeLocalParts } from './local-parts.ts'
 import { registerLocalRoutes } from './local-routes.ts'
 import type { AgentLogger } from './logger.ts'
@@ -174,6 +175,7 @@ async function startLocked(
     id,
     store,
     storageSizeBytes: () => storage.sizeBytes(),
+    walWriteCounts: () => storage.walWriteCounts,
     transport: () => observed.transport,
     storeStats: () => observed.storeStats,
     leaderChanges: () => node.leaderChanges,
@@ -330,6 +332,7 @@ export function buildHttp(log: AgentLogger): FastifyInstance {
   return Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLoggers,
     bodyLimit: requestBodyBytesMax,
     forceCloseConnections: 'idle',
     // Malformed URLs and content types get etcd's error body, like every other v2 error.

@@ -252,8 +252,8 @@ describe('RaftNode', () => {
     const kind = `${follower.node.id} readIndex`
     const before = bus.sent.get(kind) ?? 0
     const first = follower.node.readIndex()
-    await new Promise((resolve) => setImmediate(resolve)) // the first batch is with the core now
-    expect((bus.sent.get(kind) ?? 0) - before).toBe(1)
+    // The first batch went to the core at the end of the turn, and the loop sends it a turn later.
+    await waitFor(() => ((bus.sent.get(kind) ?? 0) - before === 1 ? true : undefined), 'the first batch sent')
     const write = leader.node.propose(text('after the first read'))
     await write
     // The first read may still be unconfirmed; joining it would fix this read's index before the write.
@@ -301,6 +301,26 @@ describe('RaftNode', () => {
     )
     expect(new Set(results).size).toBe(200)
     expect(leader.storage.saves - before).toBeLessThan(100)
+  })
+
+  it('proposals made by separate callbacks of one event-loop turn go to the disk in one save', async () => {
+    const first = await startCluster([1])
+    const only = first.nodes.get(1)!
+    await waitFor(() => only.node.isLeader, 'leadership')
+    await only.node.propose(text('settled'))
+    const before = only.storage.saves
+    // Five callbacks of one check phase, as requests read from five sockets in one poll would be.
+    const writes = await new Promise<Promise<unknown>[]>((resolve) => {
+      const proposed: Promise<unknown>[] = []
+      for (let i = 0; i < 5; i++) {
+        setImmediate(() => {
+          proposed.push(only.node.propose(text(`same turn ${i}`)))
+          if (proposed.length === 5) resolve(proposed)
+        })
+      }
+    })
+    expect(await Promise.all(writes)).toEqual([2, 3, 4, 5, 6])
+    expect(only.storage.saves - before).toBe(1)
   })
 
   it('without a quorum a proposal times out with RAFT_REQUEST_TIMEOUT', async () => {

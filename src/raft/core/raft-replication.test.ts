@@ -66,6 +66,23 @@ describe('§5.4.2 the leader’s first entry', () => {
   })
 })
 
+describe('hasUnsaved', () => {
+  it('is true from a proposal until the Ready that carries it is advanced, and a read never sets it', () => {
+    const core = makeCore(1)
+    electAlone(core, [2, 3])
+    expect(core.hasUnsaved()).toBe(false)
+    core.readIndex('r1')
+    expect(core.hasUnsaved()).toBe(false)
+    drain(core)
+    core.propose(bytes('x'))
+    expect(core.hasUnsaved()).toBe(true)
+    const rd = core.ready()
+    expect(rd.entries).toHaveLength(1)
+    core.advance(rd)
+    expect(core.hasUnsaved()).toBe(false)
+  })
+})
+
 describe('§5.3 log matching on the follower', () => {
   // The follower holds the bootstrap entries 1..3 at term 1.
   it.each(

@@ -200,6 +200,11 @@ export class RaftCore {
     )
   }
 
+  /** Whether the next Ready would carry entries or a snapshot to save (the driver's disk write). */
+  hasUnsaved(): boolean {
+    return this.#log.pendingSnapshot !== undefined || this.#log.persistedIndex < this.#log.lastIndex()
+  }
+
   ready(): Ready {
     if (this.#readyOutstanding) throw new Error('raft: ready() called again before advance()')
     this.#readyOutstanding = true

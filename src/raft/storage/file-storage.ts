@@ -33,6 +33,7 @@ import type { IndexTerm } from './payload.ts'
 import type { WalSyncMode } from './segment.ts'
 import { SnapshotFileData, SnapshotFiles, type StagedSnapshotFile } from './snapshot-files.ts'
 import type { RaftStorage, SaveBatch, StagedSnapshot } from './storage.ts'
+import type { SyncWriteCounts } from './sync-writes.ts'
 import { Wal, type WalOptions, type WalRecord, type WalRecovery } from './wal.ts'
 
 export interface FileStorageOptions {
@@ -48,6 +49,12 @@ export interface FileStorageOptions {
   walSyncMode?: WalSyncMode
   /** Default true: zero-fill WAL segments ahead of the appends (see wal.ts). */
   walZeroAhead?: boolean
+  /**
+   * Default limits.walSyncWriteBytesMax (4 KiB): appends of one entry up to this size are written
+   * on the event loop's thread while the disk is fast (sync-writes.ts); 0 sends every write
+   * through the pool.
+   */
+  walSyncWriteBytesMax?: number
 }
 
 /** What load() found and repaired, for the log line a member prints at start. */
@@ -82,6 +89,13 @@ export class FileStorage implements RaftStorage {
       recordBytesMax: options.recordBytesMax ?? limits.recordBytesMax,
       syncMode: options.walSyncMode ?? 'dsync',
       zeroAhead: options.walZeroAhead ?? true,
+      syncWrites: {
+        entriesMax: limits.walSyncWriteEntriesMax,
+        bytesMax: options.walSyncWriteBytesMax ?? limits.walSyncWriteBytesMax,
+        fastMs: limits.walSyncWriteFastMs,
+        stallMs: limits.walSyncWriteStallMs,
+        stallOffMs: limits.walSyncWriteStallOffMs,
+      },
     }
     this.#snapshots = new SnapshotFiles(this.#snapDir, {
       keptMax: options.snapshotsKeptMax ?? limits.snapshotsKeptMax,
@@ -215,6 +229,11 @@ export class FileStorage implements RaftStorage {
 
   sizeBytes(): number {
     return (this.#wal?.sizeBytes ?? 0) + this.#snapshots.sizeBytes
+  }
+
+  /** WAL appends written in place and through the thread pool, and stalls (sync-writes.ts). */
+  get walWriteCounts(): Readonly<SyncWriteCounts> {
+    return this.#wal?.writeCounts ?? { inPlace: 0, pool: 0, stalls: 0 }
   }
 
   /** Segments on disk (for tests and metrics). */

@@ -21,3 +21,24 @@ export const snapshotDataBytesMax = 2 * 1024 * 1024 * 1024
 
 /** Snapshot files kept on disk; older ones are pruned after each compaction (etcd --max-snapshots). */
 export const snapshotsKeptMax = 5
+
+/**
+ * WAL appends of at most this many entries (a hard state alone is none)...
+ */
+export const walSyncWriteEntriesMax = 1
+
+/**
+ * ...and at most this many bytes are written on the event loop's thread rather than through
+ * libuv's thread pool, while the disk is fast (sync-writes.ts; 0 turns it off). One entry of a
+ * 256-byte value, with the hard state, is about 400 bytes.
+ */
+export const walSyncWriteBytesMax = 4 * 1024
+
+/** ...while the moving average of WAL write times is at most this (ms). */
+export const walSyncWriteFastMs = 2
+
+/** A write in place that takes longer than this (ms)... */
+export const walSyncWriteStallMs = 20
+
+/** ...sends every WAL write through the thread pool for this long (ms). */
+export const walSyncWriteStallOffMs = 60_000

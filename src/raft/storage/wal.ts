@@ -25,6 +25,13 @@
  * fails to decode followed by nothing but zeros as the clean end of a segment (segment.ts); a
  * crash in the middle of a fill leaves zeros or a shorter file, both clean.
  *
+ * Small appends in place (syncWrites, sync-writes.ts): an append of at most syncWrites.entriesMax
+ * entries (1) in at most syncWrites.bytesMax bytes (4 KiB) is written with a blocking pwrite on
+ * the event loop's thread while the disk is fast, which saves the thread pool's two wake-ups;
+ * bigger ones, and every append while the disk is slow or after it stalled, go through the pool.
+ * Either way it is the same positional write of the same bytes, so nothing else here depends on
+ * the path.
+ *
  * In-memory state mirrors what was appended (the hard state, the compaction point and the term of
  * every entry after it), so appends are checked the way replay will check them.
  * Invariants:
@@ -34,6 +41,8 @@
  *   #fileBytes >= the current segment's bytes; bytes of its file in [bytes, #fileBytes) are zero
  *   at most one zero-fill runs, always on the current segment, over [#fileBytes, its end)
  */
+
+import { writeSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { open, readdir, unlink } from 'node:fs/promises'
 import path from 'node:path'
@@ -64,6 +73,7 @@ import {
   segmentOpenFlags,
   type WalSyncMode,
 } from './segment.ts'
+import { type SyncWriteCounts, type SyncWriteLimits, SyncWritePolicy } from './sync-writes.ts'
 import { replaySegments, type TornTail } from './wal-replay.ts'
 
 export interface WalOptions {
@@ -79,6 +89,8 @@ export interface WalOptions {
   syncMode: WalSyncMode
   /** Zero-fill the current segment ahead of its appends (see the header). */
   zeroAhead: boolean
+  /** When an append is written on the event loop's thread (see the header and sync-writes.ts). */
+  syncWrites: SyncWriteLimits
 }
 
 /** A segment's first zero-fill takes its file to this size; each later one doubles it ... */
@@ -123,6 +135,7 @@ export class Wal {
   #zeroFill: Promise<void> | undefined
   /** A zero-fill of the current segment failed: its appends extend the file instead. */
   #zeroFillOff = false
+  readonly #syncWrites: SyncWritePolicy
 
   private constructor(
     dir: string,
@@ -135,6 +148,7 @@ export class Wal {
     this.#dir = dir
     this.#fileBytes = fileBytes
     this.#options = options
+    this.#syncWrites = new SyncWritePolicy(options.syncWrites)
     this.#segments = segments
     this.#handle = handle
     this.#hardState = log.hardState
@@ -292,6 +306,8 @@ export class Wal {
    * must stop using it (FileStorage refuses further calls).
    */
   async append(prepared: readonly PreparedRecord[], sync: boolean): Promise<void> {
+    let entries = 0
+    for (const { record } of prepared) if (record.type === 'entries') entries += record.entries.length
     let pending: RecordToWrite[] = []
     let pendingBytes = 0
     for (const { record, framed } of prepared) {
@@ -299,7 +315,7 @@ export class Wal {
       const segment = this.#current
       const used = segment.bytes + pendingBytes
       if (used + recordBytes > this.#options.segmentBytesMax && (segment.hasRecords || pending.length > 0)) {
-        await this.#flush(pending)
+        await this.#flush(pending, entries)
         pending = []
         pendingBytes = 0
         await this.#rollover()
@@ -308,8 +324,13 @@ export class Wal {
       pending.push(framed)
       pendingBytes += recordBytes
     }
-    await this.#flush(pending)
+    await this.#flush(pending, entries)
     if (sync) await this.sync()
+  }
+
+  /** How many appends were written in place and through the thread pool (sync-writes.ts). */
+  get writeCounts(): Readonly<SyncWriteCounts> {
+    return this.#syncWrites.counts
   }
 
   /** Makes every appended record durable (with O_DSYNC each write already was). */
@@ -347,7 +368,8 @@ export class Wal {
     return this.#segments[this.#segments.length - 1]!
   }
 
-  async #flush(pending: RecordToWrite[]): Promise<void> {
+  /** Writes the records of one segment; `entries` is how many the whole append carries. */
+  async #flush(pending: RecordToWrite[], entries: number): Promise<void> {
     if (pending.length === 0) return
     const segment = this.#current
     const buf = encodeRecords(pending, segment.bytes, this.#options.recordBytesMax)
@@ -359,7 +381,12 @@ export class Wal {
     segment.bytes = end
     segment.hasRecords = true
     this.#unsynced = true
-    await writeFully(this.#handle, buf, at)
+    const started = performance.now()
+    const inPlace = this.#syncWrites.inPlace(buf.length, entries, started)
+    if (inPlace) writeFullySync(this.#handle.fd, buf, at)
+    else await writeFully(this.#handle, buf, at)
+    const ended = performance.now()
+    this.#syncWrites.recorded(ended - started, inPlace, ended)
     if (end > this.#fileBytes) this.#fileBytes = end
     this.#zeroAhead()
   }
@@ -461,6 +488,12 @@ export class Wal {
       }
     }
   }
+}
+
+/** writeFully on the calling thread: blocks until the (O_DSYNC: durable) write returns. */
+function writeFullySync(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done)
 }
 
 /**
