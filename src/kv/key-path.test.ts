@@ -30,6 +30,11 @@ describe('cleanKey', () => {
     ['/../a', '/a'],
     ['/a/b/../../..', '/'],
     ['/_hidden/x', '/_hidden/x'],
+    ['/a/', '/a'],
+    ['/a//b', '/a/b'],
+    ['/.a/..b/...', '/.a/..b/...'],
+    ['/a/.', '/a'],
+    ['/a/..', '/'],
   ])('%j cleans to %j', (raw, clean) => {
     expect(cleanKey(raw)).toBe(clean)
   })
@@ -41,6 +46,17 @@ describe('cleanKey', () => {
         const raw = parts.join('/')
         expect(cleanKey(raw)).toBe(posix.resolve('/', raw))
       }),
+    )
+  })
+
+  it('agrees with POSIX resolve on absolute paths, where clean ones are returned as they are', () => {
+    const part = fc.constantFrom('a', 'b', '.', '..', '', '.a', '..b', '...', '_x')
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 8 }), (parts) => {
+        const raw = `/${parts.join('/')}`
+        expect(cleanKey(raw)).toBe(posix.resolve('/', raw))
+      }),
+      { numRuns: 2_000 },
     )
   })
 })

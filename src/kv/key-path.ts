@@ -12,6 +12,7 @@ export const rootKey = '/'
 
 /** Go's path.Clean(path.Join("/", raw)). */
 export function cleanKey(raw: string): string {
+  if (isAlreadyClean(raw)) return raw
   const out: string[] = []
   for (const segment of raw.split('/')) {
     if (segment === '' || segment === '.') continue
@@ -19,6 +20,25 @@ export function cleanKey(raw: string): string {
     else out.push(segment)
   }
   return '/' + out.join('/')
+}
+
+/**
+ * Whether raw is clean as it is (the common case): one scan and no allocation, where splitting and
+ * joining cost about 2 µs per keys request in a CPU profile of local reads (2026-11-26).
+ */
+function isAlreadyClean(raw: string): boolean {
+  if (raw === rootKey) return true
+  if (raw.charCodeAt(0) !== 47) return false
+  let start = 1
+  for (let i = 1; i <= raw.length; i++) {
+    if (i < raw.length && raw.charCodeAt(i) !== 47) continue
+    const length = i - start
+    if (length === 0) return false // '//' or a trailing '/'
+    const dot = raw.charCodeAt(start) === 46
+    if (dot && (length === 1 || (length === 2 && raw.charCodeAt(start + 1) === 46))) return false
+    start = i + 1
+  }
+  return true
 }
 
 export function isCleanKey(key: string): boolean {
