@@ -85,6 +85,11 @@ export class PidFile {
     return run
   }
 
+  /** Resolves once every write asked for so far has finished (failed ones included). */
+  flushed(): Promise<void> {
+    return this.#chain
+  }
+
   clear(): Promise<void> {
     this.#entries.clear()
     return this.#write()

@@ -193,6 +193,9 @@ export class UnitRunner {
     }
     await this.#writing
     await this.#files.flushed()
+    // Units add and remove their pids without waiting (managed-unit.ts): the last of those writes
+    // must be on disk before stop() says the runner is done with its directory.
+    await this.#pids.flushed()
   }
 
   status(): RunnerStatus {
