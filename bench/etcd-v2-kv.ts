@@ -31,8 +31,32 @@ export function putRequest(key: string) {
 }
 
 export async function runKv(base: string, op: KvOp, concurrency: number, seconds: number): Promise<KvRow> {
-  const pool = new Pool(base, { connections: concurrency, pipelining: 1 })
+  const pool = kvPool(base, concurrency)
   const latencies: number[] = []
+  try {
+    const elapsedSeconds = await measureKv(pool, op, concurrency, seconds, latencies)
+    return kvRow(latencies, elapsedSeconds)
+  } finally {
+    await pool.close()
+  }
+}
+
+/** One keep-alive connection per worker, no pipelining. */
+export function kvPool(base: string, concurrency: number): Pool {
+  return new Pool(base, { connections: concurrency, pipelining: 1 })
+}
+
+/**
+ * Runs the closed loop on `pool` for `seconds`, pushing each answered request's latency (ms) onto
+ * `latencies`; returns the seconds it took. A cell measured in slices calls it once per slice.
+ */
+export async function measureKv(
+  pool: Pool,
+  op: KvOp,
+  concurrency: number,
+  seconds: number,
+  latencies: number[],
+): Promise<number> {
   const deadline = performance.now() + seconds * 1000
   let n = 0
   const worker = async () => {
@@ -50,12 +74,11 @@ export async function runKv(base: string, op: KvOp, concurrency: number, seconds
     }
   }
   const started = performance.now()
-  try {
-    await Promise.all(Array.from({ length: concurrency }, worker))
-  } finally {
-    await pool.close()
-  }
-  const elapsedSeconds = (performance.now() - started) / 1000
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return (performance.now() - started) / 1000
+}
+
+export function kvRow(latencies: number[], elapsedSeconds: number): KvRow {
   return { ...percentiles(latencies), opsPerSecond: latencies.length / elapsedSeconds }
 }
 

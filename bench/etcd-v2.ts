@@ -21,12 +21,16 @@
  *   npm run bench -- --rows memory --keys 20000
  *   npm run bench -- --systems cairn                   skip etcd even when it is installed
  *   npm run bench -- --warmup 0 --watch-warmup 0       measure freshly started servers
+ *   npm run bench -- --rows kv --slices 1              each kv cell in one piece per system
  *
  * Warm-up: every kv cell is preceded by --warmup seconds of the same load on the same system, and
  * before the measured watch round, --watch-warmup rounds on the same servers; their
  * figures are printed as "(warm-up)" lines and never enter a ratio. A freshly started Node server
  * runs its first seconds of load partly unoptimised, an etcd binary does not; a member in service
  * has long been warm (docs/bench.md).
+ *
+ * Slices: each kv cell's --seconds are cut into --slices slices (default 6, 0.5 s each) that
+ * alternate between the systems, so a burst of noise on this shared machine falls on both.
  */
 import { spawnSync } from 'node:child_process'
 import { cpus } from 'node:os'
@@ -42,7 +46,17 @@ import {
   startEtcdCluster,
 } from './etcd-v2-cluster.ts'
 import { type FailoverRow, runFailover } from './etcd-v2-failover.ts'
-import { fillKeys, type KvOp, type KvRow, kvKeys, kvOps, runKv } from './etcd-v2-kv.ts'
+import {
+  fillKeys,
+  type KvOp,
+  type KvRow,
+  kvKeys,
+  kvOps,
+  kvPool,
+  kvRow,
+  measureKv,
+  runKv,
+} from './etcd-v2-kv.ts'
 import { type MemoryRow, runMemory } from './etcd-v2-memory.ts'
 import { runWatch, type WatchPlacement, type WatchRow } from './etcd-v2-watch.ts'
 import { startWatchFloor } from './etcd-v2-watch-floor.ts'
@@ -71,6 +85,8 @@ class UsageError extends Error {}
 
 interface Options {
   seconds: number
+  /** Slices each kv cell's seconds are cut into, alternating between the systems. */
+  slices: number
   levels: number[]
   parts: Part[]
   watchers: number
@@ -96,6 +112,7 @@ function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '3' },
+      slices: { type: 'string', default: '6' },
       concurrency: { type: 'string', default: '1,16,64,256' },
       rows: { type: 'string', default: partsInOrder.join(',') },
       watchers: { type: 'string', default: '5000' },
@@ -125,6 +142,7 @@ function parseOptions(): Options {
     throw new UsageError(`--ops is a list of ${Object.keys(opNames).join(', ')}`)
   const options: Options = {
     seconds: Number(values.seconds),
+    slices: Number(values.slices),
     levels: list(values.concurrency).map(Number),
     parts: partsInOrder.filter((p) => parts.includes(p)),
     watchers: Number(values.watchers),
@@ -151,6 +169,8 @@ function parseOptions(): Options {
     if (!Number.isFinite(n) || n < 0) throw new UsageError(`not zero or a positive number: ${n}`)
   if (!Number.isInteger(options.watchWarmup))
     throw new UsageError('--watch-warmup is a whole number of rounds')
+  if (!Number.isInteger(options.slices) || options.slices < 1)
+    throw new UsageError('--slices is a whole number of slices, at least 1')
   return options
 }
 
@@ -199,7 +219,7 @@ async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
   for (const url of leaders) await fillKeys(url, kvKeys, 32)
   const warm = o.warmup > 0 ? `; each cell after ${o.warmup} s of the same load, not counted` : ''
   header(
-    `kv: closed loop on the leader, ${o.seconds} s per cell${warm}`,
+    `kv: closed loop on the leader, ${o.seconds} s per cell in ${o.slices} slices alternating between the systems${warm}`,
     'ops/s  p50 ms  p99 ms',
     'ops ratio',
     o.systems,
@@ -215,14 +235,32 @@ async function kvPart(clusters: BenchCluster[], o: Options): Promise<void> {
       // partly unoptimised (V8 compiles its hot paths as they get hot, and each level has its
       // own: one entry per Ready at one client, large batches at 256), which a member in service
       // has long been through (docs/bench.md).
-      for (const url of leaders) {
-        if (o.warmup > 0) warm.push(await runKv(url, op, c, o.warmup))
-        rows.push(await runKv(url, op, c, o.seconds))
-      }
+      for (const url of leaders) if (o.warmup > 0) warm.push(await runKv(url, op, c, o.warmup))
+      rows.push(...(await slicedCell(leaders, op, c, o)))
       if (warm.length > 0) line(`(warm-up) ${op} c=${c}`, warm.map(cellText), undefined)
       line(`${op} c=${c}`, rows.map(cellText), ratioOf(rows.map((r) => r.opsPerSecond)))
     }
   }
+}
+
+/**
+ * One kv cell: o.seconds of load on each system, in o.slices slices that alternate between the
+ * systems (Cairn's first, then etcd's first, ...), each system on its own pool kept open across its
+ * slices. A burst of machine noise then falls on both systems alike, and a drift over the cell does
+ * not favour the one measured first. Latencies of a system's slices are pooled; its ops/s is its
+ * answered requests over the time its slices took.
+ */
+async function slicedCell(leaders: string[], op: KvOp, c: number, o: Options): Promise<KvRow[]> {
+  const systems = leaders.map((url) => ({ pool: kvPool(url, c), latencies: [] as number[], seconds: 0 }))
+  try {
+    for (let slice = 0; slice < o.slices; slice++) {
+      const order = slice % 2 === 0 ? systems : [...systems].reverse()
+      for (const s of order) s.seconds += await measureKv(s.pool, op, c, o.seconds / o.slices, s.latencies)
+    }
+  } finally {
+    await Promise.all(systems.map((s) => s.pool.close()))
+  }
+  return systems.map((s) => kvRow(s.latencies, s.seconds))
 }
 
 /**
