@@ -111,7 +111,14 @@ async function startLocked(
   const id = await readOrCreateMemberId(config.dataDir, () =>
     memberId(config.initialClusterToken, config.peerUrl),
   )
-  const storage = new FileStorage(path.join(config.dataDir, memberDirName))
+  const storageLog = log.child({ component: 'storage' })
+  const storage = new FileStorage(path.join(config.dataDir, memberDirName), {
+    onWalStall: (stall) =>
+      storageLog.warn(
+        { durationMs: Math.round(stall.durationMs), bytes: stall.bytes, offMs: stall.offMs },
+        'WAL: a write on the event loop stalled on the disk; WAL writes go through the thread pool for a while',
+      ),
+  })
   const stateMachine = new KvStateMachine({
     historyRevisionsMax: config.historyRevisions,
     historyBytesMax: config.historyBytes,

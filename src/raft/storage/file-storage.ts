@@ -33,7 +33,7 @@ import type { IndexTerm } from './payload.ts'
 import type { WalSyncMode } from './segment.ts'
 import { SnapshotFileData, SnapshotFiles, type StagedSnapshotFile } from './snapshot-files.ts'
 import type { RaftStorage, SaveBatch, StagedSnapshot } from './storage.ts'
-import type { SyncWriteCounts } from './sync-writes.ts'
+import type { SyncWriteCounts, SyncWriteStall } from './sync-writes.ts'
 import { Wal, type WalOptions, type WalRecord, type WalRecovery } from './wal.ts'
 
 export interface FileStorageOptions {
@@ -55,6 +55,11 @@ export interface FileStorageOptions {
    * through the pool.
    */
   walSyncWriteBytesMax?: number
+  /**
+   * Told of every WAL write in place that took longer than limits.walSyncWriteStallMs: writing in
+   * place is then off for limits.walSyncWriteStallOffMs. The agent logs it as a warning.
+   */
+  onWalStall?: (stall: SyncWriteStall) => void
 }
 
 /** What load() found and repaired, for the log line a member prints at start. */
@@ -96,6 +101,7 @@ export class FileStorage implements RaftStorage {
         stallMs: limits.walSyncWriteStallMs,
         stallOffMs: limits.walSyncWriteStallOffMs,
       },
+      onSyncWriteStall: options.onWalStall,
     }
     this.#snapshots = new SnapshotFiles(this.#snapDir, {
       keptMax: options.snapshotsKeptMax ?? limits.snapshotsKeptMax,

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { FileStorage } from './file-storage.ts'
-import { type SyncWriteLimits, SyncWritePolicy } from './sync-writes.ts'
+import { type SyncWriteLimits, SyncWritePolicy, type SyncWriteStall } from './sync-writes.ts'
 import { batch, entries, plain, TempDirs } from './test-data-dir.ts'
 
 const limits: SyncWriteLimits = { entriesMax: 1, bytesMax: 4096, fastMs: 2, stallMs: 20, stallOffMs: 60_000 }
@@ -39,10 +39,12 @@ describe('SyncWritePolicy', () => {
   })
 
   it('one write in place slower than stallMs turns writing in place off for stallOffMs', () => {
-    const policy = new SyncWritePolicy(limits)
-    for (let i = 0; i < 50; i++) policy.recorded(0.2, true, i)
-    policy.recorded(25, true, 1_000)
+    const stalls: SyncWriteStall[] = []
+    const policy = new SyncWritePolicy(limits, (stall) => stalls.push(stall))
+    for (let i = 0; i < 50; i++) policy.recorded(0.2, true, i, 300)
+    policy.recorded(25, true, 1_000, 310)
     expect(policy.counts.stalls).toBe(1)
+    expect(stalls).toEqual([{ durationMs: 25, bytes: 310, offMs: limits.stallOffMs }])
     // The average is fast again long before the time is up, and it still waits.
     for (let i = 0; i < 50; i++) policy.recorded(0.3, false, 1_001 + i)
     expect(policy.averageMs).toBeLessThan(limits.fastMs)
@@ -52,6 +54,10 @@ describe('SyncWritePolicy', () => {
 
   it('a slow write through the pool is no stall: its time includes the event loop delays', () => {
     const policy = new SyncWritePolicy(limits)
+    const stalls: SyncWriteStall[] = []
+    const policy2 = new SyncWritePolicy(limits, (stall) => stalls.push(stall))
+    policy2.recorded(500, false, 10)
+    expect(stalls).toEqual([])
     policy.recorded(500, false, 10)
     expect(policy.counts.stalls).toBe(0)
     for (let i = 0; i < 60; i++) policy.recorded(0.3, false, 11 + i)

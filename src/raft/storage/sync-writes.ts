@@ -27,7 +27,8 @@
  *   - a write in place that took longer than stallMs sets offUntil to its end plus stallOffMs:
  *     a disk that stalls blocks the event loop at most once per stallOffMs, for one small write;
  *   - a thread-pool write never sets offUntil (its time includes the event loop's own delays);
- *   - bytesMax 0 turns writing in place off.
+ *   - bytesMax 0 turns writing in place off;
+ *   - every stall is counted and told to onStall once, after the policy has turned itself off.
  * (entries counts the Raft entries of the whole append, bytes the buffer of one write.)
  */
 
@@ -42,6 +43,15 @@ export interface SyncWriteLimits {
   stallMs: number
   /** ...sends every write through the thread pool for this long. */
   stallOffMs: number
+}
+
+/** What a stall was: told to onStall so the member can log it (the WAL itself has no logger). */
+export interface SyncWriteStall {
+  /** How long the write in place took. */
+  durationMs: number
+  bytes: number
+  /** How long every write now goes through the thread pool (stallOffMs). */
+  offMs: number
 }
 
 /** Weight of the newest duration in the moving average: 1 / averageWindow. */
@@ -61,9 +71,11 @@ export class SyncWritePolicy {
   #averageMs = 0
   #offUntil = Number.NEGATIVE_INFINITY
   readonly #counts: SyncWriteCounts = { inPlace: 0, pool: 0, stalls: 0 }
+  readonly #onStall: ((stall: SyncWriteStall) => void) | undefined
 
-  constructor(limits: SyncWriteLimits) {
+  constructor(limits: SyncWriteLimits, onStall?: (stall: SyncWriteStall) => void) {
     this.#limits = limits
+    this.#onStall = onStall
   }
 
   get averageMs(): number {
@@ -85,8 +97,8 @@ export class SyncWritePolicy {
     )
   }
 
-  /** Records a finished write: how long it took, which way it went, and when it ended. */
-  recorded(durationMs: number, inPlace: boolean, endMs: number): void {
+  /** Records a finished write: how long it took, which way it went, when it ended, its size. */
+  recorded(durationMs: number, inPlace: boolean, endMs: number, bytes = 0): void {
     this.#averageMs += (durationMs - this.#averageMs) / averageWindow
     if (!inPlace) {
       this.#counts.pool++
@@ -96,6 +108,7 @@ export class SyncWritePolicy {
     if (durationMs > this.#limits.stallMs) {
       this.#counts.stalls++
       this.#offUntil = endMs + this.#limits.stallOffMs
+      this.#onStall?.({ durationMs, bytes, offMs: this.#limits.stallOffMs })
     }
   }
 }

@@ -73,7 +73,12 @@ import {
   segmentOpenFlags,
   type WalSyncMode,
 } from './segment.ts'
-import { type SyncWriteCounts, type SyncWriteLimits, SyncWritePolicy } from './sync-writes.ts'
+import {
+  type SyncWriteCounts,
+  type SyncWriteLimits,
+  SyncWritePolicy,
+  type SyncWriteStall,
+} from './sync-writes.ts'
 import { replaySegments, type TornTail } from './wal-replay.ts'
 
 export interface WalOptions {
@@ -91,6 +96,8 @@ export interface WalOptions {
   zeroAhead: boolean
   /** When an append is written on the event loop's thread (see the header and sync-writes.ts). */
   syncWrites: SyncWriteLimits
+  /** Told of every write in place that stalled (the member logs it). */
+  onSyncWriteStall?: (stall: SyncWriteStall) => void
 }
 
 /** A segment's first zero-fill takes its file to this size; each later one doubles it ... */
@@ -148,7 +155,7 @@ export class Wal {
     this.#dir = dir
     this.#fileBytes = fileBytes
     this.#options = options
-    this.#syncWrites = new SyncWritePolicy(options.syncWrites)
+    this.#syncWrites = new SyncWritePolicy(options.syncWrites, options.onSyncWriteStall)
     this.#segments = segments
     this.#handle = handle
     this.#hardState = log.hardState
@@ -386,7 +393,7 @@ export class Wal {
     if (inPlace) writeFullySync(this.#handle.fd, buf, at)
     else await writeFully(this.#handle, buf, at)
     const ended = performance.now()
-    this.#syncWrites.recorded(ended - started, inPlace, ended)
+    this.#syncWrites.recorded(ended - started, inPlace, ended, buf.length)
     if (end > this.#fileBytes) this.#fileBytes = end
     this.#zeroAhead()
   }
