@@ -437,12 +437,23 @@ describe('the scheduler with real agents', () => {
       diagnostics,
     )
     expect(rolledBack.reason).toMatch(/hello@\d+\.service (failed|restarted)/)
+    // What the engine and the runners said last, for the message should this wait time out (CI
+    // failed here once with m1's v3 instance exited and no v2 started after the rollback).
+    let seen = ''
     await pollUntil(
-      async () =>
-        (await bodies()).every((x) => x === 'v2') && (await srvPorts()).length === 2 ? true : undefined,
+      async () => {
+        const [b, srv, template, states] = await Promise.all([
+          bodies(),
+          srvPorts(),
+          http('GET', `${endpoint}/fleet/v1/units/hello@.service/status`),
+          http('GET', `${endpoint}/fleet/v1/state`),
+        ])
+        seen = JSON.stringify({ bodies: b, srv, template: template?.body, states: states?.body })
+        return b.every((x) => x === 'v2') && srv.length === 2 ? true : undefined
+      },
       'both instances serving v2 again',
       30_000,
-      diagnostics,
+      () => `last seen: ${seen}\n${diagnostics()}`,
     )
     await cli(['destroy', ...names, 'hello@.service'])
   }, 120_000)
