@@ -78,19 +78,11 @@ export function v2Get(keyspace: Keyspace, rawKey: string, options: V2GetOptions 
 export function v2Set(ctx: ApplyContext, args: V2SetArgs): V2Result {
   const ks = ctx.keyspace
   const key = normalizeKey(args.key, ks.revision)
-  let existing: KvNode | undefined
-  let missing: KvError | undefined
-  try {
-    existing = ks.resolve(key)
-  } catch (error) {
-    if (!(error instanceof KvError) || error.code !== 'KV_KEY_NOT_FOUND') throw error
-    missing = error
-  }
-  let value = args.value
-  if (args.refresh === true) {
-    if (existing === undefined) throw missing
-    value = existing.value
-  }
+  // Only a refresh needs the key to exist (KV_KEY_NOT_FOUND otherwise) and keeps its value. A plain
+  // set resolves nothing first: internalCreate's ancestor check throws the KV_NOT_DIR that resolve
+  // would, before anything changes, and a missing key is what a set creates. (Resolving it cost an
+  // Error with its stack, built and caught, on every set of a new key.)
+  const value = args.refresh === true ? ks.resolve(key).value : args.value
   return internalCreate(ctx, key, args.dir, value, args.ttlMs, {
     replace: true,
     action: 'set',
