@@ -1,7 +1,8 @@
 /**
  * Real Cairn members for the API tests, in one process: RaftNode on the file WAL, the TCP peer
  * transport and the kv state machine (as test/raft-cluster.test.ts), each serving the etcd v2 API
- * with fastify on a random loopback port (never 4001). Members' client URLs are their API URLs,
+ * with fastify on a random loopback port (never 4001), behind the agent's HttpFront (plain key
+ * reads answered before fastify). Members' client URLs are their API URLs,
  * so /v2/members, /v2/machines and `etcdctl cluster-health` see real addresses.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,6 +16,7 @@ import {
   etcdV2FrameworkErrors,
   raftStatusOf,
 } from '../src/api/etcd-v2/index.ts'
+import { HttpFront } from '../src/api/http-front.ts'
 import type { KvConfig } from '../src/kv/limits.ts'
 import { ReplicatedStore } from '../src/kv/replicated-store.ts'
 import { KvStateMachine } from '../src/kv/state-machine.ts'
@@ -35,6 +37,8 @@ export interface ApiMember {
   store: ReplicatedStore
   app: FastifyInstance
   api: EtcdV2Api
+  /** The server's front (plain reads answered before fastify). */
+  front: HttpFront
   url: string
 }
 
@@ -97,10 +101,18 @@ export async function startApiCluster(size: number, options: ApiClusterOptions =
         newMemberId: () => nextId++,
         limits: options.limits,
       })
-      const app = Fastify({ logger: false, frameworkErrors: etcdV2FrameworkErrors })
+      // As in the agent: plain key reads are answered before fastify (HttpFront).
+      const front = new HttpFront()
+      front.add(api.plainReads)
+      const app = Fastify({
+        logger: false,
+        frameworkErrors: etcdV2FrameworkErrors,
+        serverFactory: front.serverFactory,
+      })
+      app.addHook('preClose', async () => front.close())
       await app.register(api)
       await app.listen({ host: '127.0.0.1', port: Number(new URL(clientUrl(id)).port) })
-      return { id, node, sm, store, app, api, url: clientUrl(id) }
+      return { id, node, sm, store, app, api, front, url: clientUrl(id) }
     }),
   )
   return {

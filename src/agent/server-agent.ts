@@ -34,6 +34,7 @@ import { buildConsulApi, type LeaderView } from '../api/consul/index.ts'
 import { buildEtcdV2Api, etcdV2FrameworkErrors, raftStatusOf } from '../api/etcd-v2/index.ts'
 import type { StoreStatsView } from '../api/etcd-v2/store-stats.ts'
 import { buildFleetApi } from '../api/fleet/index.ts'
+import { HttpFront } from '../api/http-front.ts'
 import { registerStoreRoutes } from '../api/store/index.ts'
 import type { CatalogState } from '../catalog/state.ts'
 import { DnsServer } from '../dns/server.ts'
@@ -167,7 +168,8 @@ async function startLocked(
   const storeClosing = new AbortController()
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
   const engine = new SchedulerEngine({ store: kv, id: config.name, log: log.child({ component: 'engine' }) })
-  const app = buildHttp(log)
+  const front = new HttpFront()
+  const app = buildHttp(log, front)
   registerLocalRoutes(app, {
     name: config.name,
     id,
@@ -188,24 +190,25 @@ async function startLocked(
     leaderChanges: () => node.leaderChanges,
   })
   try {
-    await app.register(
-      buildEtcdV2Api({
-        store,
-        clusterId: cid,
-        memberId: id,
-        memberName: config.name,
-        peerUrls: [config.peerUrl],
-        clientUrls: [clientUrl],
-        version: etcdVersion,
-        raftStatus: raftStatusOf(node, store),
-        transportCounters: observed.transport?.counters,
-        onStoreStats: (stats) => {
-          observed.storeStats = stats
-        },
-        newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
-        staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
-      }),
-    )
+    const etcdV2 = buildEtcdV2Api({
+      store,
+      clusterId: cid,
+      memberId: id,
+      memberName: config.name,
+      peerUrls: [config.peerUrl],
+      clientUrls: [clientUrl],
+      version: etcdVersion,
+      raftStatus: raftStatusOf(node, store),
+      transportCounters: observed.transport?.counters,
+      onStoreStats: (stats) => {
+        observed.storeStats = stats
+      },
+      newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
+      staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
+    })
+    // Plain key reads are answered before fastify (api/etcd-v2/plain-reads.ts).
+    front.add(etcdV2.plainReads)
+    await app.register(etcdV2)
     await app.register(
       buildConsulApi({
         store: kv,
@@ -335,8 +338,8 @@ function bootstrapOf(
 /** The machine TTL a server agent advises: at least this many election timeouts. */
 export const machineTtlElectionsMin = 2
 
-export function buildHttp(log: AgentLogger): FastifyInstance {
-  return Fastify({
+export function buildHttp(log: AgentLogger, front?: HttpFront): FastifyInstance {
+  const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyRequestLoggers,
@@ -344,7 +347,11 @@ export function buildHttp(log: AgentLogger): FastifyInstance {
     forceCloseConnections: 'idle',
     // Malformed URLs and content types get etcd's error body, like every other v2 error.
     frameworkErrors: etcdV2FrameworkErrors,
+    ...(front !== undefined ? { serverFactory: front.serverFactory } : {}),
   })
+  // Stopping: every request goes to fastify, which answers 503 while it closes.
+  if (front !== undefined) app.addHook('preClose', async () => front.close())
+  return app
 }
 
 /** The Consul API's view of the leader: its peer address, from the member table. */

@@ -3,7 +3,8 @@
  *
  *   app.register(buildEtcdV2Api({ store, clusterId, memberId, memberName, ... }))
  *
- * Routes: /v2/keys (keys-route.ts, watch-route.ts), /v2/members (members-route.ts), /v2/stats/*,
+ * Routes: /v2/keys (keys-route.ts, watch-route.ts; plain reads also answered before fastify by
+ * plain-reads.ts when the agent puts `plainReads` in its HttpFront), /v2/members (members-route.ts), /v2/stats/*,
  * /v2/machines, /version, /health (stats-route.ts). The keys and members routes live in their own
  * encapsulated contexts, each with its own body parsers and error shape (keys: etcd's error body;
  * members: {"message"}); docs/api-etcd-v2.md is the page for users.
@@ -13,12 +14,14 @@
  * never waits on a long poll.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastPath } from '../http-front.ts'
 import { V2Context } from './context.ts'
 import type { EtcdV2Deps } from './deps.ts'
 import { v2ErrorReply } from './errors.ts'
 import { clusterHeaders } from './headers.ts'
 import { registerKeysRoutes } from './keys-route.ts'
 import { registerMembersRoutes } from './members-route.ts'
+import { plainReads } from './plain-reads.ts'
 import { registerStatsRoutes } from './stats-route.ts'
 
 export type { EtcdV2Deps, RaftStatusView } from './deps.ts'
@@ -30,6 +33,8 @@ export interface EtcdV2Api {
   (app: FastifyInstance): Promise<void>
   /** Open long-poll and stream watches (for tests and metrics). */
   readonly openWatches: () => number
+  /** The fast path for plain key reads (plain-reads.ts), for the agent's HttpFront. */
+  readonly plainReads: FastPath
 }
 
 export function buildEtcdV2Api(deps: EtcdV2Deps): EtcdV2Api {
@@ -59,5 +64,5 @@ export function buildEtcdV2Api(deps: EtcdV2Deps): EtcdV2Api {
     })
     registerStatsRoutes(app, ctx)
   }
-  return Object.assign(plugin, { openWatches: () => ctx.openWatches.size })
+  return Object.assign(plugin, { openWatches: () => ctx.openWatches.size, plainReads: plainReads(ctx) })
 }

@@ -1,0 +1,162 @@
+/**
+ * Plain reads (src/api/etcd-v2/plain-reads.ts) answer exactly what the keys route answers: one
+ * member behind its HttpFront, and a second fastify server on the same API without a front. Each
+ * request goes to both over real HTTP; status, raw headers (names, case, order; Date aside) and body
+ * must be the same. The front's `answered` count shows which requests the fast path took: every
+ * plain read of an existing key, and nothing else (errors, parameters, HEAD, bodies, odd paths).
+ */
+import { request } from 'node:http'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { etcdV2FrameworkErrors } from '../src/api/etcd-v2/index.ts'
+import { isPlainKeyUrl } from '../src/api/etcd-v2/plain-reads.ts'
+import { type ApiCluster, type ApiMember, startApiCluster, v2 } from './api-harness.ts'
+
+interface Raw {
+  status: number
+  headers: string[]
+  body: string
+}
+
+let cluster: ApiCluster
+let member: ApiMember
+let routeOnly: FastifyInstance
+let routeUrl: string
+
+beforeAll(async () => {
+  cluster = await startApiCluster(1)
+  member = await cluster.leader()
+  routeOnly = Fastify({ logger: false, frameworkErrors: etcdV2FrameworkErrors })
+  await routeOnly.register(member.api)
+  routeUrl = await routeOnly.listen({ host: '127.0.0.1', port: 0 })
+  const put = async (path: string, form: Record<string, string>) => {
+    const res = await v2(member.url, 'PUT', path, form)
+    expect(res.status, res.text).toBeLessThan(300)
+  }
+  await put('/v2/keys/a', { value: 'hello "quoted" \\ and \u00e9' })
+  await put('/v2/keys/d/x', { value: '1' })
+  await put('/v2/keys/d/y', { value: '2' })
+  await put('/v2/keys/d/sub', { dir: 'true' })
+  await put('/v2/keys/_hidden', { value: 'h' })
+  await put('/v2/keys/sp ace', { value: 's' })
+  await put('/v2/keys/\u00e9t\u00e9', { value: 'summer' })
+  await put('/v2/keys/t', { value: 'ttl', ttl: '1000' })
+  await put('/v2/keys/e', { value: '' })
+})
+
+afterAll(async () => {
+  await routeOnly?.close()
+  await cluster?.stop()
+})
+
+async function raw(base: string, method: string, path: string, body?: string): Promise<Raw> {
+  const url = new URL(base)
+  return await new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const headers: string[] = []
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          if (res.rawHeaders[i]?.toLowerCase() === 'date') continue
+          headers.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`)
+        }
+        // ttl counts whole seconds down: two requests a few ms apart may straddle one.
+        const text = Buffer.concat(chunks)
+          .toString('utf8')
+          .replace(/"ttl":\d+/g, '"ttl":N')
+        resolve({ status: res.statusCode ?? 0, headers, body: text })
+      })
+    })
+    req.on('error', reject)
+    if (body !== undefined) {
+      // Node sends a GET's body without framing unless told its length.
+      req.setHeader('content-type', 'application/x-www-form-urlencoded')
+      req.setHeader('content-length', Buffer.byteLength(body))
+      req.end(body)
+    } else req.end()
+  })
+}
+
+/** Sends the request to both servers; they must agree. Returns whether the fast path answered. */
+async function same(method: string, path: string, body?: string): Promise<{ fast: boolean; answer: Raw }> {
+  const before = member.front.answered
+  const front = await raw(member.url, method, path, body)
+  const fast = member.front.answered > before
+  const route = await raw(routeUrl, method, path, body)
+  expect(front, `${method} ${path}`).toEqual(route)
+  return { fast, answer: front }
+}
+
+describe('plain reads before fastify', () => {
+  it.each([
+    '/v2/keys/a',
+    '/v2/keys/d',
+    '/v2/keys/d/',
+    '/v2/keys/',
+    '/v2/keys/d/x',
+    '/v2/keys/d/sub',
+    '/v2/keys/_hidden',
+    '/v2/keys/sp%20ace',
+    '/v2/keys/%C3%A9t%C3%A9',
+    '/v2/keys/t',
+    '/v2/keys/e',
+  ])('GET %s is answered by the fast path, as the route answers it', async (path) => {
+    const { fast, answer } = await same('GET', path)
+    expect(answer.status).toBe(200)
+    expect(fast).toBe(true)
+  })
+
+  it.each([
+    ['GET', '/v2/keys/missing', 404],
+    ['GET', '/v2/keys/a/under', 400],
+    ['GET', '/v2/keys/a?quorum=true', 200],
+    ['GET', '/v2/keys/d?recursive=true&sorted=true', 200],
+    ['GET', '/v2/keys/a?wait=false', 200],
+    ['GET', '/v2/keys/bad%zz', 400],
+    ['GET', '/v2/keys//a', 200],
+    ['GET', '/v2/keys/./a', 200],
+    ['GET', '/v2/keys/d/../a', 200],
+    ['GET', '/v2/keys/a;x', 404],
+    ['GET', '/v2/keys/a#x', 404],
+    ['GET', '/v2/keys', 200],
+    ['HEAD', '/v2/keys/a', 200],
+  ] as const)('%s %s is left to the route (%i)', async (method, path, status) => {
+    const { fast, answer } = await same(method, path)
+    expect(answer.status).toBe(status)
+    expect(fast).toBe(false)
+  })
+
+  it('a GET with a form body is left to the route, which reads the form', async () => {
+    const { fast, answer } = await same('GET', '/v2/keys/d', 'recursive=true')
+    expect(fast).toBe(false)
+    expect(answer.body).toContain('"key":"/d/x"')
+  })
+
+  it('counts a fast read once in the store stats, as the route does', async () => {
+    const stats = async () =>
+      (await v2(member.url, 'GET', '/v2/stats/store')).json as { getsSuccess: number; getsFail: number }
+    const before = await stats()
+    expect((await same('GET', '/v2/keys/a')).fast).toBe(true)
+    const after = await stats()
+    // One read on each server: the fast path's and the route's.
+    expect(after.getsSuccess - before.getsSuccess).toBe(2)
+    expect(after.getsFail).toBe(before.getsFail)
+  })
+
+  it('takes only URLs the route would read the same key from', () => {
+    expect(isPlainKeyUrl('/v2/keys/a/b-c_d.e~f')).toBe(true)
+    expect(isPlainKeyUrl('/v2/keys/%2Fslash')).toBe(true)
+    expect(isPlainKeyUrl('/v2/keys/.hidden')).toBe(true)
+    for (const url of [
+      '/v2/keys',
+      '/v2/keysx',
+      '/v2/keys/a?x',
+      '/v2/keys/a b',
+      '/v2/keys/%2',
+      '/v2/keys/a/..',
+    ]) {
+      expect(isPlainKeyUrl(url), url).toBe(false)
+    }
+  })
+})
