@@ -3,7 +3,9 @@
  * member behind its HttpFront, and a second fastify server on the same API without a front. Each
  * request goes to both over real HTTP; status, raw headers (names, case, order; Date aside) and body
  * must be the same. The front's `answered` count shows which requests the fast path took: every
- * plain read of an existing key, and nothing else (errors, parameters, HEAD, bodies, odd paths).
+ * read of an existing key with at most quorum, recursive and sorted, every quorum read (its errors
+ * too, after the barrier or of the barrier), and nothing else (errors of reads without quorum,
+ * other parameters, HEAD, bodies, odd paths).
  */
 import { request } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -101,6 +103,10 @@ describe('plain reads before fastify', () => {
     '/v2/keys/%C3%A9t%C3%A9',
     '/v2/keys/t',
     '/v2/keys/e',
+    '/v2/keys/a?quorum=true',
+    '/v2/keys/d?recursive=true',
+    '/v2/keys/d?recursive=true&sorted=true&quorum=true',
+    '/v2/keys/d?quorum=false&recursive=false&sorted=false',
   ])('GET %s is answered by the fast path, as the route answers it', async (path) => {
     const { fast, answer } = await same('GET', path)
     expect(answer.status).toBe(200)
@@ -108,11 +114,24 @@ describe('plain reads before fastify', () => {
   })
 
   it.each([
+    ['/v2/keys/missing?quorum=true', 404],
+    ['/v2/keys/a/under?quorum=true', 400],
+  ] as const)(
+    'GET %s: a quorum read failing after its barrier is answered by the fast path (%i)',
+    async (path, status) => {
+      const { fast, answer } = await same('GET', path)
+      expect(answer.status).toBe(status)
+      expect(fast).toBe(true)
+    },
+  )
+
+  it.each([
     ['GET', '/v2/keys/missing', 404],
     ['GET', '/v2/keys/a/under', 400],
-    ['GET', '/v2/keys/a?quorum=true', 200],
-    ['GET', '/v2/keys/d?recursive=true&sorted=true', 200],
+    ['GET', '/v2/keys/missing?recursive=true', 404],
+    ['GET', '/v2/keys/a?quorum=maybe', 400],
     ['GET', '/v2/keys/a?wait=false', 200],
+    ['GET', '/v2/keys/a?quorum=true&value=x', 200],
     ['GET', '/v2/keys/bad%zz', 400],
     ['GET', '/v2/keys//a', 200],
     ['GET', '/v2/keys/./a', 200],
@@ -144,19 +163,39 @@ describe('plain reads before fastify', () => {
     expect(after.getsFail).toBe(before.getsFail)
   })
 
-  it('takes only URLs the route would read the same key from', () => {
+  it('counts a failed quorum read once, as the route does', async () => {
+    const stats = async () =>
+      (await v2(member.url, 'GET', '/v2/stats/store')).json as { getsSuccess: number; getsFail: number }
+    const before = await stats()
+    expect((await same('GET', '/v2/keys/nothing?quorum=true')).fast).toBe(true)
+    const after = await stats()
+    expect(after.getsFail - before.getsFail).toBe(2)
+    expect(after.getsSuccess).toBe(before.getsSuccess)
+  })
+
+  it('takes only paths the route would read the same key from (the query is judged apart)', () => {
     expect(isPlainKeyUrl('/v2/keys/a/b-c_d.e~f')).toBe(true)
     expect(isPlainKeyUrl('/v2/keys/%2Fslash')).toBe(true)
     expect(isPlainKeyUrl('/v2/keys/.hidden')).toBe(true)
+    expect(isPlainKeyUrl('/v2/keys/a?quorum=true')).toBe(true)
     for (const url of [
       '/v2/keys',
       '/v2/keysx',
-      '/v2/keys/a?x',
+      '/v2/keys/a;x?quorum=true',
+      '/v2/keys//a?quorum=true',
       '/v2/keys/a b',
       '/v2/keys/%2',
       '/v2/keys/a/..',
     ]) {
       expect(isPlainKeyUrl(url), url).toBe(false)
     }
+  })
+
+  // Last: it stops the member's Raft node.
+  it('a quorum read whose barrier fails (the node stopped) gets the route error answer from the fast path', async () => {
+    await member.node.stop()
+    const { fast, answer } = await same('GET', '/v2/keys/a?quorum=true')
+    expect(fast).toBe(true)
+    expect(answer.status).toBeGreaterThanOrEqual(500)
   })
 })

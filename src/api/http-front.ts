@@ -4,12 +4,14 @@
  * plain-reads.ts) and declines everything else, which fastify then routes as usual.
  *
  * Why: on a local read of one key, fastify's routing, hooks and reply object were about a fifth of
- * the member's CPU per request (CPU profile of the leader under 16 readers: 90 µs per read through
- * fastify, 66-82 µs answered here; docs/api-etcd-v2.md "Plain reads").
+ * the member's CPU per request (leader CPU per read under 16 readers: 81-99 µs through fastify,
+ * 64-74 µs answered here; docs/api-etcd-v2.md "Plain reads").
  *
  * Invariants:
- * - A fast path either answers a request completely or declines it having written nothing, read
- *   no body and changed nothing, so fastify sees the request as it came.
+ * - A fast path either takes a request or declines it having written nothing, read no body and
+ *   changed nothing, so fastify sees the request as it came. One that took a request answers it
+ *   completely, possibly later (a quorum read waits for its barrier), or hands it to fastify
+ *   through `fallback` having written nothing.
  * - A fast path answers exactly what fastify's route would (status, headers in the same order and
  *   case, body); test/api-etcd-v2-plain-reads.test.ts compares the two byte for byte.
  * - Once close() is called (the agent is stopping: fastify's preClose), every request goes to
@@ -20,15 +22,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { FastifyServerFactory } from 'fastify'
 
-/** Answers the request and returns true, or returns false having touched nothing. */
-export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean
+/**
+ * Takes the request and returns true, or returns false having touched nothing. A path that took a
+ * request answers it in full, now or later, or calls `fallback` once, having written nothing, to
+ * hand it to fastify after all (a quorum read whose barrier failed in an unexpected way).
+ */
+export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean
 
 export class HttpFront {
   readonly #paths: FastPath[] = []
   #closed = false
   #answered = 0
 
-  /** Requests a fast path answered (tests check that the path was taken). */
+  /** Requests a fast path took (tests check that the path was taken). */
   get answered(): number {
     return this.#answered
   }
@@ -47,8 +53,9 @@ export class HttpFront {
     const http = options.http
     const server = createServer(typeof http === 'object' && http !== null ? http : {}, (req, res) => {
       if (!this.#closed) {
+        const fallback = (): void => handler(req, res)
         for (const path of this.#paths) {
-          if (path(req, res)) {
+          if (path(req, res, fallback)) {
             this.#answered++
             return
           }

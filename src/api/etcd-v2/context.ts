@@ -55,25 +55,39 @@ export class V2Context implements WatchServing {
     return keyHeaders(this.deps.clusterId, index, this.deps.raftStatus())
   }
 
-  /** A key reply: etcd's JSON with a trailing newline (Go's json.Encoder) and the key headers. */
-  sendJson(reply: FastifyReply, status: number, etcdIndex: number, body: unknown): FastifyReply {
+  /** A key answer: etcd's JSON with a trailing newline (Go's json.Encoder) and the key headers. */
+  keyAnswer(status: number, etcdIndex: number, body: unknown): V2Answer {
     const headers = keyHeaders(this.deps.clusterId, etcdIndex, this.deps.raftStatus())
-    return reply
-      .code(status)
-      .headers(headers)
-      .send(`${JSON.stringify(body)}\n`)
+    return { status, headers, body: `${JSON.stringify(body)}\n` }
+  }
+
+  /** An error answer in etcd's shape. */
+  errorAnswer(error: unknown): V2Answer {
+    const { status, body } = v2ErrorReply(error)
+    const headers = errorHeaders(this.deps.clusterId, body.index)
+    // Which Raft error it was, for a client agent forwarding the request (may another server take it?).
+    if (isCairnError(error)) headers[errorCodeHeader] = error.code
+    return { status, headers, body: `${JSON.stringify(body)}\n` }
+  }
+
+  sendJson(reply: FastifyReply, status: number, etcdIndex: number, body: unknown): FastifyReply {
+    return send(reply, this.keyAnswer(status, etcdIndex, body))
   }
 
   /** An error reply in etcd's shape; unexpected errors (bugs) are logged. */
   sendError(reply: FastifyReply, error: unknown): FastifyReply {
     if (isUnexpected(error)) reply.log.error({ err: error }, 'etcd v2: unexpected error')
-    const { status, body } = v2ErrorReply(error)
-    const headers = errorHeaders(this.deps.clusterId, body.index)
-    // Which Raft error it was, for a client agent forwarding the request (may another server take it?).
-    if (isCairnError(error)) headers[errorCodeHeader] = error.code
-    return reply
-      .code(status)
-      .headers(headers)
-      .send(`${JSON.stringify(body)}\n`)
+    return send(reply, this.errorAnswer(error))
   }
+}
+
+/** A reply of the keys API before it is written: by fastify (send) or by a fast path (plain-reads.ts). */
+export interface V2Answer {
+  status: number
+  headers: HeaderMap
+  body: string
+}
+
+function send(reply: FastifyReply, answer: V2Answer): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body)
 }

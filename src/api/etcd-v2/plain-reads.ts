@@ -1,76 +1,126 @@
 /**
- * Plain reads: the one hot request of the keys API answered before fastify (a fast path of
- * HttpFront, src/api/http-front.ts). An app reading its config does `GET /v2/keys/<key>` with no
- * parameters, over and over; that request is answered here with the same functions the keys route
- * uses (keyOfUrl, parseV2KeyRequest, stateMachine.v2Get, renderEvent, keyHeaders), so the answer is
- * the route's, without fastify's routing, hooks and reply object.
+ * Plain reads: the hot requests of the keys API answered before fastify (a fast path of HttpFront,
+ * src/api/http-front.ts). An app reading its config does `GET /v2/keys/<key>`, with `quorum=true`
+ * when it must see every acknowledged write, over and over; those requests are answered here with
+ * the functions the keys route uses (keyOfUrl, mergeForm, parseV2KeyRequest, store.readBarrier,
+ * stateMachine.v2Get, renderEvent, V2Context's keyAnswer and errorAnswer), so the answer is the
+ * route's, without fastify's routing, hooks and reply object.
  *
  * Taken only when all of these hold, and declined (nothing written, nothing counted) otherwise:
- *   - the method is GET (HEAD, watches and writes go to the route);
- *   - the URL is /v2/keys/ and then only unreserved characters, '/' and percent-escapes: no query
- *     (so no wait, quorum, recursive or sorted) and no ';' or '#'. Also no '//' and no dot segment:
- *     the route would read the same key from them (fastify's router does not rewrite URLs), but
- *     anything unusual is left to the route;
- *   - the request has no body (a GET may carry a form the route would merge into its parameters);
- *   - the read succeeds: every error (a missing key, a malformed escape) is answered by the route,
- *     with etcd's error shape and its own counting.
- * The route's invariants hold here too: the X-Etcd-Index of a read is the revision it saw, and a
- * successful read counts once in the store stats (getsSuccess).
+ *   - the method is GET (HEAD, watches and writes go to the route) and the request has no body (a
+ *     GET may carry a form the route would merge into its parameters);
+ *   - the path is /v2/keys/ and then only unreserved characters, '/' and percent-escapes (no ';'
+ *     or '#'); also no '//' and no dot segment: the route would read the same key from them
+ *     (fastify's router does not rewrite URLs), but anything unusual is left to the route;
+ *   - the query, if any, holds only `quorum`, `recursive` and `sorted`, with values the route
+ *     accepts (parseV2KeyRequest is the judge);
+ *   - a read without quorum succeeds: its errors (a missing key, a malformed escape) are answered
+ *     by the route, with its own counting.
+ * A quorum read is taken before its barrier, so its errors (the barrier's, or the read's after it)
+ * are answered here, with the route's error answer; an unexpected error (a bug) is handed to fastify
+ * instead, so the route logs it with the request, as it logs its own.
+ * The route's invariants hold here too: the X-Etcd-Index of a read is the revision it saw, and every
+ * answered read counts once in the store stats (getsSuccess or getsFail).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { renderEvent } from '../../kv/v2-json.ts'
 import type { V2Result } from '../../kv/v2-node.ts'
-import { parseV2KeyRequest } from '../../kv/v2-request.ts'
+import { parseV2KeyRequest, type V2KeyRequest } from '../../kv/v2-request.ts'
 import type { FastPath } from '../http-front.ts'
-import type { V2Context } from './context.ts'
-import { keyOfUrl, keysPrefix } from './form.ts'
-import { keyHeaders } from './headers.ts'
+import type { V2Answer, V2Context } from './context.ts'
+import { isUnexpected } from './errors.ts'
+import { keyOfUrl, keysPrefix, mergeForm } from './form.ts'
 
 /** /v2/keys/ followed by unreserved characters, sub-delimiters but ';', ':', '@', '/' and escapes. */
-const plainKeyUrl = /^\/v2\/keys\/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%[0-9A-Fa-f]{2})*$/
+const plainKeyPath = /^\/v2\/keys\/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%[0-9A-Fa-f]{2})*$/
+/** The query parameters a plain read may carry. */
+const plainParameters: ReadonlySet<string> = new Set(['quorum', 'recursive', 'sorted'])
 const noForm = {}
 
 export function plainReads(ctx: V2Context): FastPath {
-  return (req: IncomingMessage, res: ServerResponse): boolean => {
+  return (req: IncomingMessage, res: ServerResponse, fallback: () => void): boolean => {
     const url = req.url
     if (req.method !== 'GET' || url === undefined || !isPlainKeyUrl(url)) return false
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
       return false
     }
-    let result: V2Result
+    let parsed: V2KeyRequest
     try {
-      const key = parseV2KeyRequest('GET', keyOfUrl(url, 0), noForm, 0).key
-      result = ctx.deps.store.stateMachine.v2Get(key, { recursive: false, sorted: false })
+      const form = url.includes('?') ? mergeForm(undefined, url) : noForm
+      for (const name in form) if (!plainParameters.has(name)) return false
+      parsed = parseV2KeyRequest('GET', keyOfUrl(url, 0), form, 0)
     } catch {
       return false
     }
-    ctx.stats.countGet(true)
-    const body = `${JSON.stringify(renderEvent(result, ctx.clock()))}\n`
-    // As fastify writes the route's reply: header names lower-cased, in the route's order, a JSON
-    // content type without a charset given `; charset=utf-8`, then content-length.
-    const headers = keyHeaders(ctx.deps.clusterId, result.index, ctx.deps.raftStatus())
-    const flat: string[] = []
-    for (const name in headers) {
-      const lower = name.toLowerCase()
-      const value = headers[name] as string
-      flat.push(
-        lower,
-        lower === 'content-type' && !value.includes('charset') ? `${value}; charset=utf-8` : value,
-      )
+    if (!parsed.quorum || ctx.deps.staleQuorumReads === true) {
+      let result: V2Result
+      try {
+        result = read(ctx, parsed)
+      } catch {
+        return false
+      }
+      ctx.stats.countGet(true)
+      writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
+      return true
     }
-    flat.push('content-length', String(Buffer.byteLength(body)))
-    res.writeHead(200, flat)
-    res.end(body)
+    ctx.deps.store.readBarrier().then(
+      () => {
+        let result: V2Result
+        try {
+          result = read(ctx, parsed)
+        } catch (error) {
+          answerError(ctx, res, error, fallback)
+          return
+        }
+        ctx.stats.countGet(true)
+        writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
+      },
+      (error: unknown) => answerError(ctx, res, error, fallback),
+    )
     return true
   }
 }
 
-/** Whether fastify would route `url` to the keys route with exactly the key keyOfUrl reads. */
+function read(ctx: V2Context, req: V2KeyRequest): V2Result {
+  return ctx.deps.store.stateMachine.v2Get(req.key, { recursive: req.recursive, sorted: req.sorted })
+}
+
+function answerError(ctx: V2Context, res: ServerResponse, error: unknown, fallback: () => void): void {
+  if (isUnexpected(error)) {
+    fallback()
+    return
+  }
+  ctx.stats.countGet(false)
+  writeAnswer(res, ctx.errorAnswer(error))
+}
+
+/**
+ * Writes an answer as fastify writes the route's reply: header names lower-cased, in the route's
+ * order, a JSON content type without a charset given `; charset=utf-8`, then content-length.
+ */
+function writeAnswer(res: ServerResponse, answer: V2Answer): void {
+  const flat: string[] = []
+  for (const name in answer.headers) {
+    const lower = name.toLowerCase()
+    const value = answer.headers[name] as string
+    flat.push(
+      lower,
+      lower === 'content-type' && !value.includes('charset') ? `${value}; charset=utf-8` : value,
+    )
+  }
+  flat.push('content-length', String(Buffer.byteLength(answer.body)))
+  res.writeHead(answer.status, flat)
+  res.end(answer.body)
+}
+
+/** Whether the path of `url` is one the route reads exactly the key keyOfUrl reads from. */
 export function isPlainKeyUrl(url: string): boolean {
+  const queryAt = url.indexOf('?')
+  const path = queryAt < 0 ? url : url.slice(0, queryAt)
   return (
-    url.startsWith(`${keysPrefix}/`) &&
-    plainKeyUrl.test(url) &&
-    !url.includes('//') &&
-    !/\/\.\.?(\/|$)/.test(url)
+    path.startsWith(`${keysPrefix}/`) &&
+    plainKeyPath.test(path) &&
+    !path.includes('//') &&
+    !/\/\.\.?(\/|$)/.test(path)
   )
 }
