@@ -168,7 +168,7 @@ async function startLocked(
   const storeClosing = new AbortController()
   const clientUrl = `http://${urlHost(config.clientAddr.host)}:${config.clientAddr.port}`
   const engine = new SchedulerEngine({ store: kv, id: config.name, log: log.child({ component: 'engine' }) })
-  const front = new HttpFront()
+  const front = new HttpFront(log.child({ component: 'http' }))
   const app = buildHttp(log, front)
   registerLocalRoutes(app, {
     name: config.name,

@@ -14,6 +14,8 @@
  *   through `fallback` having written nothing.
  * - A fast path answers exactly what fastify's route would (status, headers in the same order and
  *   case, body); test/api-etcd-v2-plain-reads.test.ts compares the two byte for byte.
+ * - A fast path that throws never takes the server down: the request goes to fastify if nothing was
+ *   written (else its connection is closed), and the error is logged.
  * - Once close() is called (the agent is stopping: fastify's preClose), every request goes to
  *   fastify, which answers 503 while it closes.
  * - The server is made as fastify makes its own (its keepAliveTimeout, requestTimeout,
@@ -24,15 +26,33 @@ import type { FastifyServerFactory } from 'fastify'
 
 /**
  * Takes the request and returns true, or returns false having touched nothing. A path that took a
- * request answers it in full, now or later, or calls `fallback` once, having written nothing, to
- * hand it to fastify after all (a quorum read whose barrier failed in an unexpected way).
+ * request answers it in full, now or later, or calls `exits.fallback` once, having written
+ * nothing, to hand it to fastify after all (a quorum read whose barrier failed in an unexpected
+ * way); one that throws later (a bug) calls `exits.failed`.
  */
-export type FastPath = (req: IncomingMessage, res: ServerResponse, fallback: () => void) => boolean
+export type FastPath = (req: IncomingMessage, res: ServerResponse, exits: FastPathExits) => boolean
+
+export interface FastPathExits {
+  /** Hands the request to fastify (nothing may have been written). */
+  fallback(): void
+  /** A later throw: logged; to fastify if nothing was written, else the connection is closed. */
+  failed(error: unknown): void
+}
+
+/** Where the front reports a fast path that threw (a bug): the agent's logger. */
+export interface FrontLog {
+  error(obj: object, msg: string): void
+}
 
 export class HttpFront {
   readonly #paths: FastPath[] = []
+  readonly #log: FrontLog | undefined
   #closed = false
   #answered = 0
+
+  constructor(log?: FrontLog) {
+    this.#log = log
+  }
 
   /** Requests a fast path took (tests check that the path was taken). */
   get answered(): number {
@@ -48,14 +68,33 @@ export class HttpFront {
     this.#closed = true
   }
 
+  /**
+   * A fast path threw (a bug; a path that takes a request later reports its own throws here too):
+   * logged, and the request goes to fastify if nothing was written yet, else its connection is
+   * closed. The server never fails on a request.
+   */
+  #failed(error: unknown, res: ServerResponse, fallback: () => void): void {
+    this.#log?.error({ err: error }, 'http front: a fast path failed; the request goes to fastify')
+    if (!res.headersSent) fallback()
+    else res.destroy()
+  }
+
   /** fastify's serverFactory option: an HTTP/1 server whose requests meet the fast paths first. */
   readonly serverFactory: FastifyServerFactory = (handler, options): Server => {
     const http = options.http
     const server = createServer(typeof http === 'object' && http !== null ? http : {}, (req, res) => {
       if (!this.#closed) {
         const fallback = (): void => handler(req, res)
+        const exits: FastPathExits = { fallback, failed: (error) => this.#failed(error, res, fallback) }
         for (const path of this.#paths) {
-          if (path(req, res, fallback)) {
+          let taken: boolean
+          try {
+            taken = path(req, res, exits)
+          } catch (error) {
+            this.#failed(error, res, fallback)
+            return
+          }
+          if (taken) {
             this.#answered++
             return
           }

@@ -26,7 +26,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { renderEvent } from '../../kv/v2-json.ts'
 import type { V2Result } from '../../kv/v2-node.ts'
 import { parseV2KeyRequest, type V2KeyRequest } from '../../kv/v2-request.ts'
-import type { FastPath } from '../http-front.ts'
+import type { FastPath, FastPathExits } from '../http-front.ts'
 import type { V2Answer, V2Context } from './context.ts'
 import { isUnexpected } from './errors.ts'
 import { keyOfUrl, keysPrefix, mergeForm } from './form.ts'
@@ -38,7 +38,7 @@ const plainParameters: ReadonlySet<string> = new Set(['quorum', 'recursive', 'so
 const noForm = {}
 
 export function plainReads(ctx: V2Context): FastPath {
-  return (req: IncomingMessage, res: ServerResponse, fallback: () => void): boolean => {
+  return (req: IncomingMessage, res: ServerResponse, exits: FastPathExits): boolean => {
     const url = req.url
     if (req.method !== 'GET' || url === undefined || !isPlainKeyUrl(url)) return false
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
@@ -63,20 +63,23 @@ export function plainReads(ctx: V2Context): FastPath {
       writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
       return true
     }
-    ctx.deps.store.readBarrier().then(
-      () => {
-        let result: V2Result
-        try {
-          result = read(ctx, parsed)
-        } catch (error) {
-          answerError(ctx, res, error, fallback)
-          return
-        }
-        ctx.stats.countGet(true)
-        writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
-      },
-      (error: unknown) => answerError(ctx, res, error, fallback),
-    )
+    ctx.deps.store
+      .readBarrier()
+      .then(
+        () => {
+          let result: V2Result
+          try {
+            result = read(ctx, parsed)
+          } catch (error) {
+            answerError(ctx, res, error, exits)
+            return
+          }
+          ctx.stats.countGet(true)
+          writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
+        },
+        (error: unknown) => answerError(ctx, res, error, exits),
+      )
+      .catch((error: unknown) => exits.failed(error))
     return true
   }
 }
@@ -85,9 +88,9 @@ function read(ctx: V2Context, req: V2KeyRequest): V2Result {
   return ctx.deps.store.stateMachine.v2Get(req.key, { recursive: req.recursive, sorted: req.sorted })
 }
 
-function answerError(ctx: V2Context, res: ServerResponse, error: unknown, fallback: () => void): void {
+function answerError(ctx: V2Context, res: ServerResponse, error: unknown, exits: FastPathExits): void {
   if (isUnexpected(error)) {
-    fallback()
+    exits.fallback()
     return
   }
   ctx.stats.countGet(false)
