@@ -86,6 +86,20 @@ describe('etcd v2 API on one member', () => {
     expect(second.json).toMatchObject({ action: 'set', node: { value: 'two' }, prevNode: { value: 'one' } })
   })
 
+  it("ignores unknown parameters, even ones named like Object's members", async () => {
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty']
+    // fromEntries makes __proto__ an own property, so it is sent in the body too.
+    const body = Object.fromEntries([...names.map((n) => [n, 'x']), ['value', 'v']])
+    const put = await v2(base, 'PUT', `/v2/keys/h/p?${names.map((n) => `${n}=1`).join('&')}`, body)
+    expect(put.status, put.text).toBe(201)
+    expect(put.json).toMatchObject({ action: 'set', node: { key: '/h/p', value: 'v' } })
+    for (const name of names) {
+      const get = await v2(base, 'GET', `/v2/keys/h/p?${name}=1&quorum=true`)
+      expect(get.status, `${name}: ${get.text}`).toBe(200)
+      expect(get.json).toMatchObject({ node: { value: 'v' } })
+    }
+  })
+
   it('answers errors with etcd bodies, statuses and X-Etcd-Index', async () => {
     const missing = await v2(base, 'GET', '/v2/keys/h/none')
     expect(missing.status).toBe(404)

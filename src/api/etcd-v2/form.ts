@@ -24,7 +24,9 @@ export function keyOfUrl(url: string, index: number): string {
 
 /** r.Form: form-body values, then query values, per name. */
 export function mergeForm(body: unknown, url: string): V2Form {
-  const form: Record<string, string[]> = {}
+  // No prototype: a parameter named __proto__, constructor or toString is just an unknown name,
+  // which etcd ignores (with {} it read Object.prototype's members and the request failed as 500).
+  const form: Record<string, string[]> = Object.create(null)
   const add = (params: URLSearchParams) => {
     for (const [name, value] of params) (form[name] ??= []).push(value)
   }
