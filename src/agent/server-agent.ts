@@ -206,7 +206,7 @@ async function startLocked(
       newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
       staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
     })
-    // Plain key reads are answered before fastify (api/etcd-v2/plain-reads.ts).
+    // Key reads (plain, quorum) are answered before fastify (api/etcd-v2/plain-reads.ts).
     front.add(etcdV2.plainReads)
     await app.register(etcdV2)
     await app.register(

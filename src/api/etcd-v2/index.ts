@@ -3,9 +3,9 @@
  *
  *   app.register(buildEtcdV2Api({ store, clusterId, memberId, memberName, ... }))
  *
- * Routes: /v2/keys (keys-route.ts, watch-route.ts; plain reads also answered before fastify by
- * plain-reads.ts when the agent puts `plainReads` in its HttpFront), /v2/members (members-route.ts), /v2/stats/*,
- * /v2/machines, /version, /health (stats-route.ts). The keys and members routes live in their own
+ * Routes: /v2/keys (keys-route.ts, watch-route.ts; key reads are also answered before fastify by
+ * plain-reads.ts when the agent puts `plainReads` in its HttpFront), /v2/members
+ * (members-route.ts), /v2/stats/*, /v2/machines, /version, /health (stats-route.ts). The keys and members routes live in their own
  * encapsulated contexts, each with its own body parsers and error shape (keys: etcd's error body;
  * members: {"message"}); docs/api-etcd-v2.md is the page for users.
  *
