@@ -84,6 +84,17 @@ describe('defaults and shapes', () => {
     })
   })
 
+  it("keeps headers named like Object's members", () => {
+    const Header = JSON.parse('{"__proto__":["p"],"constructor":["c"],"X-A":["a"]}') as unknown
+    const { definition } = parseCheckDefinition({ Name: 'h', HTTP: 'http://a/', Interval: '1s', Header })
+    if (definition.kind !== 'http') throw new Error('not an HTTP check')
+    expect(Object.entries(definition.headers)).toEqual([
+      ['__proto__', ['p']],
+      ['constructor', ['c']],
+      ['X-A', ['a']],
+    ])
+  })
+
   it('reads TCP addresses, v4, names and bracketed v6', () => {
     const tcp = (TCP: string) => parseCheckDefinition({ Name: 't', TCP, Interval: '5s' }).definition
     expect(tcp('127.0.0.1:22')).toMatchObject({ kind: 'tcp', host: '127.0.0.1', port: 22 })

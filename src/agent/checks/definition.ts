@@ -294,7 +294,9 @@ function readHeaders(value: unknown): Record<string, string[]> {
   }
   const entries = Object.entries(value)
   if (entries.length > headersMax) throw invalid(`Header: more than ${headersMax} names`)
-  const headers: Record<string, string[]> = {}
+  // No prototype: a header named __proto__ is kept as any other name (with {} it set the object's
+  // prototype and vanished).
+  const headers: Record<string, string[]> = Object.create(null)
   let bytes = 0
   for (const [name, values] of entries) {
     if (!httpToken.test(name)) throw invalid(`Header: ${JSON.stringify(name)} is not a header name`)
