@@ -244,6 +244,13 @@ describe('a client agent (cairn agent --join)', () => {
     const seen: string[] = []
     const watcher = etcd.watcher('w/k')
     watcher.on('change', (reply: Reply) => seen.push(reply.node.value ?? ''))
+    // node-etcd retries a failed long poll after 300 ms * 2^n plus up to 1 s: a few failures while
+    // the client agent's upstream moves can add up to seconds (CI once waited 10 s for all three).
+    const reconnects: string[] = []
+    watcher.on('reconnect', (event: unknown) => {
+      const error = event as Error & { error?: unknown }
+      reconnects.push(`${error.message} ${String(error.error)}`)
+    })
     await pollUntil(
       async () => ((await clientStatus(agent.url)).watchers >= 1 ? true : undefined),
       'the watcher',
@@ -266,7 +273,9 @@ describe('a client agent (cairn agent --join)', () => {
     await pollUntil(
       async () => (seen.length >= 3 ? true : undefined),
       'the watcher to see the writes',
-      10_000,
+      30_000,
+      () =>
+        `seen ${JSON.stringify(seen)}; watcher reconnects: ${JSON.stringify(reconnects)}\n--- c1\n${agent.proc.output.slice(-40).join('')}`,
     )
     watcher.stop()
     expect(seen).toEqual(['after-1', 'after-2', 'after-3'])
