@@ -569,6 +569,26 @@ describe('watches across server loss', () => {
     expect(far.watcher.status).toBe('live')
   })
 
+  it('a live watch broken before its first stream opened misses nothing written meanwhile', async () => {
+    const { store } = newTestStore()
+    const held: ServerResponse[] = []
+    const hanging = await startRawServer((_req, res) => held.push(res))
+    const live = await startServer(store)
+    const remote = newRemote([hanging, live.url])
+    const far = new Collector(remote.watch({ key: '/l', recursive: true, stream: true }))
+    await until(() => held.length === 1, 'the watch waiting on the first server')
+    // Written while the watch has no stream yet; then that server dies.
+    await store.put({ key: '/l/a', value: '1' })
+    for (const res of held) res.socket?.destroy()
+    await until(() => far.watcher.status === 'live', 'live on the second server')
+    await store.put({ key: '/l/b', value: '2' })
+    await until(() => far.events.length >= 2, 'both events')
+    expect(far.events.map((e) => [e.revision, e.node.key])).toEqual([
+      [1, '/l/a'],
+      [2, '/l/b'],
+    ])
+  })
+
   it('resumes inside a revision cut between two of its events, without repeating them', async () => {
     const { store, sm } = newTestStore()
     await store.put({ key: '/m/x', value: '0' })

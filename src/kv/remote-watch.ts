@@ -9,6 +9,8 @@
  * watch does not fall behind the server's history. When the stream breaks (connection lost or
  * refused, no byte for watchIdleMsMax, the server closing), it reconnects to the next server with
  * sinceRevision = next and drops the first `skip` events at `next` it sees again: no event lost,
+ * (a live watch broken before its first stream opened has no `next` yet: it takes its watchers'
+ * earliest sinceRevision, so it does not restart from the next server's head),
  * none repeated, a revision's events never split. If `next` is compacted there, the server answers
  * KV_EVENT_INDEX_CLEARED and every local watcher is cancelled with it, as a local one would be.
  *
@@ -396,12 +398,25 @@ export class RemoteWatch {
   }
 
   /** The stream failed or was refused by the server at `index`: resume on another, or give up. */
+  /** The lowest sinceRevision of the local watchers (0 with none). */
+  #earliestSince(): number {
+    let earliest = 0
+    for (const watcher of this.#watchers) {
+      if (earliest === 0 || watcher.sinceRevision < earliest) earliest = watcher.sinceRevision
+    }
+    return earliest
+  }
+
   #broken(index: number, reason: unknown): void {
     if (this.#closed) return
     this.#stop()
     this.#host.failed(index)
     this.#live = false
     for (const watcher of this.#watchers) if (watcher.status === 'live') watcher.setStatus('syncing')
+    // A live watch broken before any stream said where it starts resumes from where its watchers
+    // start: from the next server's head it would miss what was written in between (a write
+    // retried onto a new leader while the first server died, say).
+    if (this.#next === 0) this.#next = this.#earliestSince()
     const { clock, limits } = this.#host
     const now = clock.now()
     this.#brokenSinceMs ??= now
