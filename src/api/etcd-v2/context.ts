@@ -10,6 +10,8 @@
 import type { FastifyReply } from 'fastify'
 import { isCairnError } from '../../errors.ts'
 import { errorCodeHeader } from '../../kv/store-wire.ts'
+import { renderEvent } from '../../kv/v2-json.ts'
+import type { V2KeyRequest } from '../../kv/v2-request.ts'
 import type { WatchRequest } from '../../kv/watch-hub.ts'
 import type { Watcher } from '../../kv/watcher.ts'
 import type { EtcdV2Deps } from './deps.ts'
@@ -55,6 +57,24 @@ export class V2Context implements WatchServing {
     return keyHeaders(this.deps.clusterId, index, this.deps.raftStatus())
   }
 
+  /** Whether a read must wait for store.readBarrier() first (quorum=true; not with the planted bug). */
+  needsBarrier(req: V2KeyRequest): boolean {
+    return req.quorum && this.deps.staleQuorumReads !== true
+  }
+
+  /**
+   * The local read of a key request (after its barrier, if it needs one), counted as a success; a
+   * failing read throws (its caller counts it and answers the error).
+   */
+  readAnswer(req: V2KeyRequest): V2Answer {
+    const result = this.deps.store.stateMachine.v2Get(req.key, {
+      recursive: req.recursive,
+      sorted: req.sorted,
+    })
+    this.stats.countGet(true)
+    return this.keyAnswer(200, result.index, renderEvent(result, this.clock()))
+  }
+
   /** A key answer: etcd's JSON with a trailing newline (Go's json.Encoder) and the key headers. */
   keyAnswer(status: number, etcdIndex: number, body: unknown): V2Answer {
     const headers = keyHeaders(this.deps.clusterId, etcdIndex, this.deps.raftStatus())
@@ -88,6 +108,6 @@ export interface V2Answer {
   body: string
 }
 
-function send(reply: FastifyReply, answer: V2Answer): FastifyReply {
+export function send(reply: FastifyReply, answer: V2Answer): FastifyReply {
   return reply.code(answer.status).headers(answer.headers).send(answer.body)
 }

@@ -19,7 +19,7 @@ import type { ApplyResult } from '../../kv/state-machine.ts'
 import { renderEvent } from '../../kv/v2-json.ts'
 import { isCreated, type V2Result } from '../../kv/v2-node.ts'
 import { parseV2KeyRequest, planV2Write, type V2KeyRequest, type V2Method } from '../../kv/v2-request.ts'
-import type { V2Context } from './context.ts'
+import { send, type V2Context } from './context.ts'
 import { keyOfUrl, keysPrefix, mergeForm } from './form.ts'
 import { serveWatch } from './watch-route.ts'
 
@@ -63,12 +63,9 @@ async function handleKeys(ctx: V2Context, request: FastifyRequest, reply: Fastif
 }
 
 async function read(ctx: V2Context, reply: FastifyReply, req: V2KeyRequest): Promise<FastifyReply> {
-  const { store } = ctx.deps
   try {
-    if (req.quorum && ctx.deps.staleQuorumReads !== true) await store.readBarrier()
-    const result = store.stateMachine.v2Get(req.key, { recursive: req.recursive, sorted: req.sorted })
-    ctx.stats.countGet(true)
-    return ctx.sendJson(reply, 200, result.index, renderEvent(result, ctx.clock()))
+    if (ctx.needsBarrier(req)) await ctx.deps.store.readBarrier()
+    return send(reply, ctx.readAnswer(req))
   } catch (error) {
     ctx.stats.countGet(false)
     return ctx.sendError(reply, error)

@@ -2,8 +2,8 @@
  * Plain reads: the hot requests of the keys API answered before fastify (a fast path of HttpFront,
  * src/api/http-front.ts). An app reading its config does `GET /v2/keys/<key>`, with `quorum=true`
  * when it must see every acknowledged write, over and over; those requests are answered here with
- * the functions the keys route uses (keyOfUrl, mergeForm, parseV2KeyRequest, store.readBarrier,
- * stateMachine.v2Get, renderEvent, V2Context's keyAnswer and errorAnswer), so the answer is the
+ * the functions the keys route uses (keyOfUrl, mergeForm, parseV2KeyRequest, and V2Context's
+ * needsBarrier, readAnswer and errorAnswer), so the answer is the
  * route's, without fastify's routing, hooks and reply object.
  *
  * Taken only when all of these hold, and declined (nothing written, nothing counted) otherwise:
@@ -23,8 +23,6 @@
  * answered read counts once in the store stats (getsSuccess or getsFail).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { renderEvent } from '../../kv/v2-json.ts'
-import type { V2Result } from '../../kv/v2-node.ts'
 import { parseV2KeyRequest, type V2KeyRequest } from '../../kv/v2-request.ts'
 import type { FastPath, FastPathExits } from '../http-front.ts'
 import type { V2Answer, V2Context } from './context.ts'
@@ -52,40 +50,34 @@ export function plainReads(ctx: V2Context): FastPath {
     } catch {
       return false
     }
-    if (!parsed.quorum || ctx.deps.staleQuorumReads === true) {
-      let result: V2Result
+    if (!ctx.needsBarrier(parsed)) {
+      let answer: V2Answer
       try {
-        result = read(ctx, parsed)
+        answer = ctx.readAnswer(parsed)
       } catch {
         return false
       }
-      ctx.stats.countGet(true)
-      writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
+      writeAnswer(res, answer)
       return true
     }
     ctx.deps.store
       .readBarrier()
       .then(
         () => {
-          let result: V2Result
+          let answer: V2Answer
           try {
-            result = read(ctx, parsed)
+            answer = ctx.readAnswer(parsed)
           } catch (error) {
             answerError(ctx, res, error, exits)
             return
           }
-          ctx.stats.countGet(true)
-          writeAnswer(res, ctx.keyAnswer(200, result.index, renderEvent(result, ctx.clock())))
+          writeAnswer(res, answer)
         },
         (error: unknown) => answerError(ctx, res, error, exits),
       )
       .catch((error: unknown) => exits.failed(error))
     return true
   }
-}
-
-function read(ctx: V2Context, req: V2KeyRequest): V2Result {
-  return ctx.deps.store.stateMachine.v2Get(req.key, { recursive: req.recursive, sorted: req.sorted })
 }
 
 function answerError(ctx: V2Context, res: ServerResponse, error: unknown, exits: FastPathExits): void {
