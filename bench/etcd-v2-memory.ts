@@ -3,7 +3,8 @@
  *
  * On a fresh cluster: VmRSS of the leader and of one follower while empty, then the keys are
  * written through the leader `fillConcurrency` at a time, the follower is waited for (one more
- * key, written after every fill write was acknowledged, answers a local GET there), the members get settleMs to finish what the load left
+ * key, written after every fill write was acknowledged, answers a local GET there), the members get settleMs
+ * (docs/bench.md says why 5 s) to finish what the load left
  * (snapshots, Go's and V8's collectors run when they run: nothing is forced), and VmRSS is read
  * again. VmRSS is what the kernel holds for the whole process: for Cairn that includes Node, V8's
  * heap and the tsx loader that `bin/cairn` registers to run TypeScript; for etcd, the Go heap and
@@ -28,7 +29,7 @@ export interface MemoryRow {
 const fillConcurrency = 64
 const memoryPrefix = '/bench/mem/k'
 const markerKey = '/bench/mem/filled'
-const settleMs = 2_000
+const settleMs = 5_000
 const followerWaitMs = 30_000
 
 async function waitForKey(url: string, key: string): Promise<void> {

@@ -1,3 +1,4 @@
+import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { collectCompacting, type IdleGcLimits, IdleGcPolicy, idleGcLimits, startIdleGc } from './idle-gc.ts'
 import { createAgentLogger } from './logger.ts'
@@ -49,6 +50,15 @@ describe('IdleGcPolicy', () => {
     expect(policy.sample(quiet, 90 * MiB)).toBe(false)
     expect(policy.sample(quiet, 140 * MiB)).toBe(true)
   })
+
+  it('counts quiet samples again after an interrupted preparation', () => {
+    const policy = new IdleGcPolicy(100 * MiB)
+    policy.sample(quiet, 200 * MiB)
+    expect(policy.sample(quiet, 200 * MiB)).toBe(true)
+    policy.interrupted()
+    expect(policy.sample(quiet, 200 * MiB)).toBe(false)
+    expect(policy.sample(quiet, 200 * MiB)).toBe(true)
+  })
 })
 
 /** Allocates about `mib` MiB of small objects and strings and drops them: garbage in old space. */
@@ -75,6 +85,9 @@ describe('startIdleGc', () => {
       sampleMs: 20,
       quietUtilizationMax: 0.5,
       growthBytesMin: 16 * MiB,
+      youngCollections: 4,
+      youngSpacingMs: 5,
+      preparingUtilizationMax: 0.5,
     }
     const idle = startIdleGc(createAgentLogger('error', 'idle-gc-test'), limits)
     try {
@@ -87,6 +100,78 @@ describe('startIdleGc', () => {
       }
       expect(idle.collections).toBeGreaterThan(0)
     } finally {
+      idle.stop()
+    }
+  })
+})
+
+/** New space's committed size, in bytes. */
+function newSpaceBytes(): number {
+  return v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
+}
+
+/** Allocates short-lived objects of which a third survive a while: V8 grows new space for them. */
+function growNewSpace(): void {
+  let kept: { i: number; s: string }[] = []
+  for (let i = 0; i < 3_000_000; i++) {
+    const o = { i, s: `x${i}` }
+    if (i % 3 === 0) kept.push(o)
+    if (kept.length > 200_000) kept = []
+  }
+}
+
+describe('startIdleGc and the young generation', () => {
+  it('gives new space back: young collections first, then the compacting one', async () => {
+    growNewSpace()
+    const before = newSpaceBytes()
+    expect(before).toBeGreaterThanOrEqual(8 * MiB) // the burst grew it (Node's default allows 32 MiB)
+    // Any heap counts as grown: the collection is due as soon as the loop is quiet.
+    const limits: IdleGcLimits = {
+      ...idleGcLimits,
+      sampleMs: 50,
+      quietUtilizationMax: 0.2,
+      growthBytesMin: 0,
+      growthFractionMin: 0,
+    }
+    const idle = startIdleGc(createAgentLogger('error', 'idle-gc-test'), limits)
+    try {
+      const deadline = Date.now() + 10_000
+      while (idle.collections === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(idle.collections).toBeGreaterThan(0)
+      expect(newSpaceBytes()).toBeLessThan(before / 2)
+    } finally {
+      idle.stop()
+    }
+  })
+
+  it('puts the collection off when the loop gets busy during the young collections', async () => {
+    const limits: IdleGcLimits = {
+      ...idleGcLimits,
+      sampleMs: 20,
+      quietUtilizationMax: 1,
+      growthBytesMin: 0,
+      growthFractionMin: 0,
+      youngCollections: 10,
+      youngSpacingMs: 20,
+      preparingUtilizationMax: 0.3,
+    }
+    const idle = startIdleGc(createAgentLogger('error', 'idle-gc-test'), limits)
+    // Half of every 10 ms spent working: the preparation sees about 50 % busy.
+    const load = setInterval(() => {
+      const until = performance.now() + 5
+      while (performance.now() < until) {
+        // busy
+      }
+    }, 10)
+    try {
+      await new Promise((r) => setTimeout(r, 1_500))
+      expect(idle.collections).toBe(0)
+      clearInterval(load)
+      const deadline = Date.now() + 10_000
+      while (idle.collections === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(idle.collections).toBeGreaterThan(0)
+    } finally {
+      clearInterval(load)
       idle.stop()
     }
   })
