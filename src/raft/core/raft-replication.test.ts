@@ -286,6 +286,54 @@ describe('heartbeats', () => {
   })
 })
 
+describe('commit notices', () => {
+  it('a committed write reaches each caught-up follower as a commitOnly append, which it applies and does not answer', () => {
+    const c = new TestCluster([1, 2, 3])
+    c.elect(1)
+    c.ignore('heartbeat')
+    c.recordDelivered = true
+    c.core(1).propose(bytes('x'))
+    c.process()
+    const commit = c.core(1).status().commit
+    for (const id of [1, 2, 3]) expect(c.core(id).status()).toMatchObject({ commit, applied: commit })
+    const apps = c.delivered.filter((m): m is AppendMessage => m.type === 'app')
+    // The commit moved on 2's answer: the leader knew 2 held the entry, not yet 3, whose notice is
+    // an ordinary empty append and is answered.
+    expect(apps.map((m) => [m.to, m.entries.length, m.commitOnly === true])).toEqual([
+      [2, 1, false],
+      [3, 1, false],
+      [2, 0, true],
+      [3, 0, false],
+    ])
+    const answers = c.delivered.filter((m) => m.type === 'appResp')
+    expect(answers.map((m) => [m.from, m.type === 'appResp' ? m.index : 0])).toEqual([
+      [2, commit],
+      [3, commit],
+      [3, commit],
+    ])
+  })
+
+  it('an empty append without the mark is answered as before (a leader that does not know the match)', () => {
+    const follower = makeCore(2)
+    follower.step(append(2, [3, 1], [], 3))
+    expect(drainMessages(follower)).toEqual([
+      { type: 'appResp', from: 2, to: 1, term: 2, index: 3, reject: false, rejectHint: 0, logTerm: 0 },
+    ])
+  })
+
+  it('a commit notice the follower rejects is answered with the rejection', () => {
+    const follower = makeCore(2) // holds 1..3 at term 1
+    follower.step({ ...append(2, [5, 2], [], 3), commitOnly: true } as Message)
+    expect(drainMessages(follower)).toEqual([
+      { type: 'appResp', from: 2, to: 1, term: 2, index: 5, reject: true, rejectHint: 3, logTerm: 1 },
+    ])
+    // Accepted, it moves the commit index and is not answered.
+    follower.step({ ...append(2, [3, 1], [], 3), commitOnly: true } as Message)
+    expect(drainMessages(follower)).toEqual([])
+    expect(follower.status().commit).toBe(3)
+  })
+})
+
 describe('flow control', () => {
   it('appendBytesMax splits a backlog into appends of at most that many bytes (one bigger entry goes alone)', () => {
     const leader = makeCore(1, bootstrapState([1, 2, 3]), { appendBytesMax: 300 })

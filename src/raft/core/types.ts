@@ -107,6 +107,13 @@ export interface AppendMessage extends MessageBase {
   logTerm: number
   entries: Entry[]
   commit: number
+  /**
+   * Set by a leader on an append without entries to a follower it knows holds every entry up to
+   * `index` (replicating, match === index): the append only tells the commit index, and the
+   * follower does not answer it when it accepts it, since the answer would tell the leader nothing
+   * it does not know (see raft.ts, "Commit notices"). A rejected one is answered as any append.
+   */
+  commitOnly?: boolean
 }
 
 export interface AppendResponseMessage extends MessageBase {

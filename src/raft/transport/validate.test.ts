@@ -311,6 +311,13 @@ describe('validateMessage', () => {
     expect(validateMessage({ ...app, entries: swapped })).toBeUndefined()
   })
 
+  it("keeps an append's commitOnly mark only when it is true", () => {
+    const app = { ...(everyMessageType(1, 2)[0] as Message & { type: 'app' }), entries: [] }
+    expect(validateMessage({ ...app, commitOnly: true })).toMatchObject({ type: 'app', commitOnly: true })
+    for (const commitOnly of [false, 1, 'yes', undefined])
+      expect(validateMessage({ ...app, commitOnly })).not.toHaveProperty('commitOnly')
+  })
+
   it('strips unknown fields at every level and keeps Buffer bytes as they are', () => {
     const data = Buffer.from([1, 2, 3])
     const result = validateMessage({

@@ -128,7 +128,18 @@ export function validateMessage(x: unknown): Message | undefined {
       if (!isCount(x.index) || !isCount(x.logTerm) || !isCount(x.commit)) return undefined
       const entries = validateEntries(x.entries)
       if (entries === undefined || !followsContiguously(x.index, entries)) return undefined
-      return { type: 'app', from, to, term, index: x.index, logTerm: x.logTerm, entries, commit: x.commit }
+      const app: Message = {
+        type: 'app',
+        from,
+        to,
+        term,
+        index: x.index,
+        logTerm: x.logTerm,
+        entries,
+        commit: x.commit,
+      }
+      if (x.commitOnly === true) app.commitOnly = true
+      return app
     }
     case 'appResp':
       if (!isCount(x.index) || typeof x.reject !== 'boolean' || !isCount(x.rejectHint) || !isCount(x.logTerm))
