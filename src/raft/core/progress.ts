@@ -22,12 +22,6 @@ export class Progress {
   pendingSnapshot = 0
   /** Heard from since the last check-quorum round. */
   recentActive = false
-  /**
-   * The commit index moved while entries were in flight to this follower and there was nothing new
-   * to send: it is told with a commit notice once it acknowledges them (raft.ts, "Commit notices").
-   * Cleared by any append sent to it, since every append carries the commit index.
-   */
-  commitNoticeOwed = false
   isLearner: boolean
   readonly inflights: Inflights
 

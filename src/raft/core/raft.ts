@@ -21,17 +21,14 @@
  *     a new change only after the previous one and its own term's first entry are applied;
  *   - a node does not campaign while committed membership changes are still unapplied.
  *
- * Commit notices: when the commit index moves, the leader tells every follower with an append
- * (etcd sends one to each at once). To a follower it knows holds every entry up to that append's
- * start (replicating, match === index) the append has no entries and is marked commitOnly, and the
+ * Commit notices: when the commit index moves, the leader tells every follower at once with an
+ * append (etcd does the same). To a follower it knows holds every entry up to that append's start
+ * (replicating, match === index) the append has no entries and is marked commitOnly, and the
  * follower does not answer it when it accepts it: the answer would only repeat the match index the
- * leader has. A replicating follower that still has entries in flight, with nothing new to send
- * it, is told when its answer to them arrives (Progress.commitNoticeOwed), with a marked notice
- * then; told at once, it would have to answer an unmarked one. Under one client this takes two
- * messages and two wake-ups of the leader off every write (the answers came after the leader had
- * replied to the client). A follower whose answer is lost learns the commit from the heartbeats,
- * whose answers also keep the leader hearing from it (recentActive, check quorum, read rounds);
- * a rejected notice is answered like any append.
+ * leader has. Under one client this takes one message off every write for each follower, and one
+ * wake-up of the leader, which got those answers after it had replied to the client. The leader
+ * still hears from every follower through the heartbeat answers (recentActive, check quorum, read
+ * rounds); a rejected notice is answered like any append.
  */
 import { CairnError } from '../../errors.ts'
 import type { RaftConfig } from './config.ts'
@@ -895,14 +892,9 @@ export class RaftCore {
   // Replication: leader side
   // ---------------------------------------------------------------------------------------------
 
-  /** Tells every follower the commit index, with new entries if there are (see "Commit notices"). */
   #bcastAppend(): void {
-    const lastIndex = this.#log.lastIndex()
-    for (const [id, pr] of this.#progress) {
-      if (id === this.id) continue
-      if (pr.state === 'replicate' && pr.match < pr.next - 1 && pr.next > lastIndex)
-        pr.commitNoticeOwed = true
-      else this.#maybeSendAppend(id, true)
+    for (const id of this.#progress.keys()) {
+      if (id !== this.id) this.#maybeSendAppend(id, true)
     }
   }
 
@@ -941,7 +933,6 @@ export class RaftCore {
     // A commit notice (see the header): nothing to learn from its answer.
     if (entries.length === 0 && pr.state === 'replicate' && pr.match === prevIndex) message.commitOnly = true
     this.#send(message)
-    pr.commitNoticeOwed = false
     let bytes = 0
     for (const entry of entries) bytes += entryBytes(entry)
     pr.sentEntries(entries.length, bytes, prevIndex + entries.length)
@@ -1002,7 +993,6 @@ export class RaftCore {
     if (this.#maybeCommit()) this.#bcastAppend()
     else if (wasPaused) this.#maybeSendAppend(m.from, true)
     while (this.#maybeSendAppend(m.from, false)) {}
-    if (pr.commitNoticeOwed && pr.match === pr.next - 1) this.#maybeSendAppend(m.from, true)
     if (m.from === this.#leadTransferee && pr.match === this.#log.lastIndex()) {
       this.#send({ type: 'timeoutNow', to: m.from })
     }
