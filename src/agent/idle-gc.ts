@@ -91,6 +91,11 @@ export class IdleGcPolicy {
     return this.#baselineBytes
   }
 
+  /** Quiet samples in a row so far. */
+  get quietSamples(): number {
+    return this.#quietSamples
+  }
+
   /** One sample; true when a collection should run now. */
   sample(utilization: number, heapUsedBytes: number): boolean {
     this.#baselineBytes = Math.min(this.#baselineBytes, heapUsedBytes)
@@ -204,7 +209,15 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
     const { utilization } = performance.eventLoopUtilization(now, last)
     last = now
     if (preparing !== undefined) return
-    if (!policy.sample(utilization, process.memoryUsage().heapUsed)) return
+    const heapUsed = process.memoryUsage().heapUsed
+    if (!policy.sample(utilization, heapUsed)) {
+      if (policy.quietSamples === limits.quietSamplesMin)
+        log.debug(
+          { heapUsedMiB: toMiB(heapUsed), baselineMiB: toMiB(policy.baselineBytes) },
+          'idle: quiet; the heap has not grown enough to compact',
+        )
+      return
+    }
     if (limits.youngCollections > 0) prepare()
     else collect()
   }, limits.sampleMs)
