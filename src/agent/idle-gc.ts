@@ -172,10 +172,12 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
   let last = performance.eventLoopUtilization()
   let collections = 0
   let preparing: NodeJS.Timeout | undefined
+  let toldNotGrown = false
 
   const collect = () => {
     const result = collectCompacting()
     collections++
+    toldNotGrown = false
     policy.collected(result.afterBytes)
     log.debug(
       { heapUsedMiB: [toMiB(result.beforeBytes), toMiB(result.afterBytes)], ms: Math.round(result.ms) },
@@ -211,11 +213,14 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
     if (preparing !== undefined) return
     const heapUsed = process.memoryUsage().heapUsed
     if (!policy.sample(utilization, heapUsed)) {
-      if (policy.quietSamples === limits.quietSamplesMin)
+      // Told once per baseline: an idle agent's quiet stretches would repeat it every second.
+      if (policy.quietSamples === limits.quietSamplesMin && !toldNotGrown) {
+        toldNotGrown = true
         log.debug(
           { heapUsedMiB: toMiB(heapUsed), baselineMiB: toMiB(policy.baselineBytes) },
           'idle: quiet; the heap has not grown enough to compact',
         )
+      }
       return
     }
     if (limits.youngCollections > 0) prepare()
