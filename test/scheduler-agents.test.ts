@@ -440,21 +440,27 @@ describe('the scheduler with real agents', () => {
     // What the engine and the runners said last, for the message should this wait time out (CI
     // failed here once with m1's v3 instance exited and no v2 started after the rollback).
     let seen = ''
-    await pollUntil(
-      async () => {
-        const [b, srv, template, states] = await Promise.all([
-          bodies(),
-          srvPorts(),
-          http('GET', `${endpoint}/fleet/v1/units/hello@.service/status`),
-          http('GET', `${endpoint}/fleet/v1/state`),
-        ])
-        seen = JSON.stringify({ bodies: b, srv, template: template?.body, states: states?.body })
-        return b.every((x) => x === 'v2') && srv.length === 2 ? true : undefined
-      },
-      'both instances serving v2 again',
-      30_000,
-      () => `last seen: ${seen}\n${diagnostics()}`,
-    )
+    try {
+      await pollUntil(
+        async () => {
+          const [b, srv, template, states] = await Promise.all([
+            bodies(),
+            srvPorts(),
+            http('GET', `${endpoint}/fleet/v1/units/hello@.service/status`),
+            http('GET', `${endpoint}/fleet/v1/state`),
+          ])
+          seen = JSON.stringify({ bodies: b, srv, template: template?.body, states: states?.body })
+          return b.every((x) => x === 'v2') && srv.length === 2 ? true : undefined
+        },
+        'both instances serving v2 again',
+        30_000,
+        () => `last seen: ${seen}\n${diagnostics()}`,
+      )
+    } catch (error) {
+      // CI failed here twice, with one port still answering v2 while its unit had no state: who
+      // holds the ports, and what each machine's runner wrote for the two instances.
+      throw new Error(`${(error as Error).message}\n${await portsAndJournals(ports, names)}`)
+    }
     await cli(['destroy', ...names, 'hello@.service'])
   }, 120_000)
   it("kill -9 of the server running the engine: another is elected and that server's units run elsewhere", async () => {
@@ -503,3 +509,31 @@ describe('the scheduler with real agents', () => {
     for (let i = 1; i <= 9; i++) expect(procs.get(`${sleepMarker}${i}`), `web@${i}`).toBe(1)
   }, 60_000)
 })
+
+/** The processes listening on `ports` (ss) and the two instances' journals on every machine. */
+async function portsAndJournals(ports: number[], names: string[]): Promise<string> {
+  let listeners: string
+  try {
+    const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+    listeners = out
+      .split('\n')
+      .filter((line) => ports.some((p) => line.includes(`:${p} `)))
+      .join('\n')
+  } catch (error) {
+    listeners = `ss: ${(error as Error).message}`
+  }
+  const machines = [
+    ...cluster.names.map((n) => [n, cluster.clientUrl(n)] as const),
+    ...[...clients].map(([n, c]) => [n, c.url] as const),
+  ]
+  const journals: string[] = []
+  for (const [machine, url] of machines) {
+    for (const unit of names) {
+      const res = await http('GET', `${url}/fleet/v1/journal/${unit}?lines=40&machineID=${machine}`)
+      const text = typeof res?.body === 'string' ? res.body : JSON.stringify(res?.body)
+      if (text !== undefined && text.trim() !== '' && res?.status === 200)
+        journals.push(`--- ${unit} on ${machine}\n${text}`)
+    }
+  }
+  return `listening on ${ports.join(', ')}:\n${listeners}\n${journals.join('\n')}`
+}
