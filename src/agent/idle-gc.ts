@@ -190,23 +190,23 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
     const start = performance.eventLoopUtilization()
     let done = 0
     let ownMs = 0
-    const timer = setInterval(() => {
+    const young = setInterval(() => {
       ownMs += collectYoung()
       if (++done < limits.youngCollections) return
-      clearInterval(timer)
+      clearInterval(young)
       preparing = undefined
-      const window = performance.eventLoopUtilization(performance.eventLoopUtilization(), start)
+      const elu = performance.eventLoopUtilization(performance.eventLoopUtilization(), start)
       last = performance.eventLoopUtilization()
-      const busy = (window.active - ownMs) / Math.max(window.active + window.idle, 1)
+      const busy = (elu.active - ownMs) / Math.max(elu.active + elu.idle, 1)
       if (busy <= limits.preparingUtilizationMax) return collect()
       policy.interrupted()
       log.debug({ utilization: Number(busy.toFixed(3)) }, 'idle: load came back; compaction put off')
     }, limits.youngSpacingMs)
-    timer.unref()
-    preparing = timer
+    young.unref()
+    preparing = young
   }
 
-  const timer = setInterval(() => {
+  const sampler = setInterval(() => {
     const now = performance.eventLoopUtilization()
     const { utilization } = performance.eventLoopUtilization(now, last)
     last = now
@@ -226,13 +226,13 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
     if (limits.youngCollections > 0) prepare()
     else collect()
   }, limits.sampleMs)
-  timer.unref()
+  sampler.unref()
   return {
     get collections() {
       return collections
     },
     stop: () => {
-      clearInterval(timer)
+      clearInterval(sampler)
       if (preparing !== undefined) clearInterval(preparing)
       preparing = undefined
     },
