@@ -526,14 +526,19 @@ async function portsAndJournals(ports: number[], names: string[]): Promise<strin
     ...cluster.names.map((n) => [n, cluster.clientUrl(n)] as const),
     ...[...clients].map(([n, c]) => [n, c.url] as const),
   ]
-  const journals: string[] = []
-  for (const [machine, url] of machines) {
-    for (const unit of names) {
-      const res = await http('GET', `${url}/fleet/v1/journal/${unit}?lines=40&machineID=${machine}`)
-      const text = typeof res?.body === 'string' ? res.body : JSON.stringify(res?.body)
-      if (text !== undefined && text.trim() !== '' && res?.status === 200)
-        journals.push(`--- ${unit} on ${machine}\n${text}`)
-    }
-  }
-  return `listening on ${ports.join(', ')}:\n${listeners}\n${journals.join('\n')}`
+  // All at once: one at a time, 18 requests to hung agents (5 s each) would outlast the test's
+  // own timeout, and the message would be lost with it.
+  const journals = await Promise.all(
+    machines.flatMap(([machine, url]) =>
+      names.map(async (unit) => {
+        const res = await http('GET', `${url}/fleet/v1/journal/${unit}?lines=40&machineID=${machine}`)
+        const text = typeof res?.body === 'string' ? res.body : JSON.stringify(res?.body)
+        return res?.status === 200 && text !== undefined && text.trim() !== ''
+          ? `--- ${unit} on ${machine}\n${text}`
+          : undefined
+      }),
+    ),
+  )
+  const found = journals.filter((j) => j !== undefined).join('\n')
+  return `listening on ${ports.join(', ')}:\n${listeners}\n${found}`
 }

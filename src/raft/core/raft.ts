@@ -25,10 +25,12 @@
  * append (etcd does the same). To a follower it knows holds every entry up to that append's start
  * (replicating, match === index) the append has no entries and is marked commitOnly, and the
  * follower does not answer it when it accepts it: the answer would only repeat the match index the
- * leader has. Under one client this takes one message off every write for each follower, and one
- * wake-up of the leader, which got those answers after it had replied to the client. The leader
- * still hears from every follower through the heartbeat answers (recentActive, check quorum, read
- * rounds); a rejected notice is answered like any append.
+ * leader has. Under one client that is the faster follower's notice only: the commit moves on its
+ * answer, while the slower one's answer to the entry is still on its way, so that one's notice is
+ * unmarked and answered. Telling the slower follower only once its answer arrives would spare that
+ * answer too, but its notice could then wait behind the leader's own watch fan-out (reverted,
+ * docs/bench.md). The leader still hears from every follower through the heartbeat answers
+ * (recentActive, check quorum, read rounds); a rejected notice is answered like any append.
  */
 import { CairnError } from '../../errors.ts'
 import type { RaftConfig } from './config.ts'
