@@ -108,24 +108,57 @@ const opNames: Record<string, KvOp> = { write: 'write', local: 'local read', quo
 const labelWidth = 30
 const cellWidth = 30
 
-function parseOptions(): Options {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '3' },
-      slices: { type: 'string', default: '6' },
-      concurrency: { type: 'string', default: '1,16,64,256' },
-      rows: { type: 'string', default: partsInOrder.join(',') },
-      watchers: { type: 'string', default: '5000' },
-      'watch-on': { type: 'string', default: 'all' },
-      'watch-threads': { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
-      keys: { type: 'string', default: '100000' },
-      systems: { type: 'string', default: 'cairn,etcd' },
-      ops: { type: 'string', default: Object.keys(opNames).join(',') },
-      failovers: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '2' },
-      'watch-warmup': { type: 'string', default: '2' },
-    },
-  })
+/** What --help prints: each option, its default and what it changes (docs/bench.md has more). */
+const usage = `usage: npm run bench -- [options]
+  --rows LIST            parts to run, always in this order: ${partsInOrder.join(',')}
+  --systems LIST         cairn, etcd or both (default both; etcd only when etcd-server is installed)
+  --seconds N            duration of each kv cell (default 3)
+  --slices N             each kv cell cut into N slices alternating between the systems (default 6)
+  --concurrency LIST     kv concurrency levels (default 1,16,64,256)
+  --ops LIST             kv operations: ${Object.keys(opNames).join(',')} (default all)
+  --warmup N             seconds of unmeasured load before each kv cell (default 2)
+  --watchers N           long-poll watchers in the watch row (default 5000)
+  --watch-on all|leader  spread the watchers over the members, or all on the leader (default all)
+  --watch-threads N      client threads holding the watchers (default: CPU count, at most 4)
+  --watch-warmup N       unmeasured watch rounds before the measured one (default 2)
+  --keys N               keys written before the memory row is read (default 100000)
+  --failovers N          failover rounds, each on fresh clusters (default 3)
+  --help                 this text`
+
+const cliOptions = {
+  seconds: { type: 'string', default: '3' },
+  slices: { type: 'string', default: '6' },
+  concurrency: { type: 'string', default: '1,16,64,256' },
+  rows: { type: 'string', default: partsInOrder.join(',') },
+  watchers: { type: 'string', default: '5000' },
+  'watch-on': { type: 'string', default: 'all' },
+  'watch-threads': { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
+  keys: { type: 'string', default: '100000' },
+  systems: { type: 'string', default: 'cairn,etcd' },
+  ops: { type: 'string', default: Object.keys(opNames).join(',') },
+  failovers: { type: 'string', default: '3' },
+  warmup: { type: 'string', default: '2' },
+  'watch-warmup': { type: 'string', default: '2' },
+  help: { type: 'boolean', default: false },
+} as const
+
+function parseArgv() {
+  try {
+    return parseArgs({ options: cliOptions })
+  } catch (error) {
+    // parseArgs' own errors (an unknown option, a missing value) are the user's to fix.
+    if (error instanceof TypeError && String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'))
+      throw new UsageError(`${error.message}\n${usage}`)
+    throw error
+  }
+}
+
+function parseOptions(): Options | undefined {
+  const { values } = parseArgv()
+  if (values.help) {
+    console.log(usage)
+    return undefined
+  }
   const list = (s: string) => s.split(',').filter((x) => x !== '')
   const parts = list(values.rows)
   const unknown = parts.filter((p) => !partsInOrder.includes(p as Part))
@@ -397,6 +430,7 @@ function openFilesMax(): number {
 
 async function main(): Promise<void> {
   const o = parseOptions()
+  if (o === undefined) return
   if (o.systems.includes('etcd') && !etcdAvailable()) {
     console.log('etcd-server is not installed: Cairn only (apt-get install etcd-server)')
     o.systems = o.systems.filter((s) => s !== 'etcd')
