@@ -457,8 +457,10 @@ describe('the scheduler with real agents', () => {
         () => `last seen: ${seen}\n${diagnostics()}`,
       )
     } catch (error) {
-      // CI failed here twice, with one port still answering v2 while its unit had no state: who
-      // holds the ports, and what each machine's runner wrote for the two instances.
+      // CI failed here twice with both ports answering v2 and DNS listing one: v3's registration
+      // answered after v3 had exited and the rollback had registered v2 again, and deregistered
+      // v2's service (fixed in managed-unit.ts; runner.test.ts, "registrations that answer late").
+      // Should it fail again: who holds the ports, and what each machine's runner wrote.
       throw new Error(`${(error as Error).message}\n${await portsAndJournals(ports, names)}`)
     }
     await cli(['destroy', ...names, 'hello@.service'])

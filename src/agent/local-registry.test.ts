@@ -6,7 +6,8 @@
  * shows (CatalogState), not the registry's own view, unless the registry's view is the point.
  *
  * Rules covered: check results reach the catalog, once per change; embedded check ids; replace-
- * existing-checks; identical re-registration keeps status; maintenance (service and node);
+ * existing-checks; identical re-registration keeps status; calls apply in call order, not answer
+ * order; maintenance (service and node);
  * DeregisterCriticalServiceAfter (on a manual clock); persistence across a restart; anti-entropy
  * (a deleted service comes back, foreign services and checks go, EnableTagOverride keeps catalog
  * tags, the machine check is left alone, the periodic timer runs); writes retried while the store
@@ -355,6 +356,20 @@ describe('registration', () => {
     expect(Object.keys(catalogStatuses(catalog))).toEqual(['serfHealth'])
     expect(registry.checks()).toEqual([])
     expect(await registry.deregisterService('web')).toBe(false)
+  })
+
+  it('calls take effect in the order they are made, not in the order they answer (the unit runner relies on it)', async () => {
+    const { registry, catalog } = await setup()
+    const body = { Name: 'web', Check: { TTL: '10s' } }
+    // None awaited before the next is made: a registration answers only after its catalog write.
+    const answers = await Promise.all([
+      registry.registerService(body, { replaceExistingChecks: true }),
+      registry.deregisterService('web'),
+      registry.registerService(body, { replaceExistingChecks: true }),
+    ])
+    expect(answers).toEqual([undefined, true, undefined]) // the deregistration found the first one
+    expect(registry.services().map((s) => s.ID)).toEqual(['web'])
+    expect(catalog.serviceEntries('web').length).toBe(1)
   })
 
   it('node-level checks: registered, shown on every service, deregistered', async () => {

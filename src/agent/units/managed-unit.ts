@@ -16,6 +16,11 @@
  * - After a run ends by itself and Restart= says no more, the unit is held (not started again)
  *   until its assignment changes hash, goes 'loaded' and back to 'launched', or a fence is lifted.
  * - Every state change calls onState once; the runner coalesces the writes.
+ * - Registration follows the run: a run's service is asked for as it starts and its deregistration
+ *   asked for as soon as it ends, whether or not the registration has answered yet. The registry
+ *   applies calls in the order they are made (UnitRegistry), so nothing acts on a late answer: a
+ *   registration can take a second to answer (a catalog write on a loaded cluster), and by then
+ *   the unit may be registered again for its next run, under the same service id.
  */
 
 import type { Assignment, UnitStateRecord } from '../../scheduler/records.ts'
@@ -31,7 +36,11 @@ import { type Exit, spawnCommand } from './spawn.ts'
 import type { UnitEnvironmentSource } from './unit-environment.ts'
 import { type Launch, resolveLaunch } from './unit-environment.ts'
 
-/** What a unit needs from the agent's local registry (LocalRegistry implements it). */
+/**
+ * What a unit needs from the agent's local registry (LocalRegistry implements it). Calls take
+ * effect in the order they are made, whenever they answer: LocalRegistry commits them one at a
+ * time in call order, and answers a registration only after its catalog write.
+ */
 export interface UnitRegistry {
   registerService(
     body: unknown,
@@ -88,7 +97,11 @@ export class ManagedUnit {
   #restartTimer: unknown
   #restartDelayMs = 0
   #healthTimer: unknown
-  #registered = false
+  /**
+   * The run whose service registration was asked for last and not yet deregistered: the registry
+   * holds one service per unit (its id is the unit's name), and this is whose it is.
+   */
+  #registeredRun: Run | undefined
   #state: State
   #looping: Promise<void> | undefined
   #again = false
@@ -432,23 +445,25 @@ export class ManagedUnit {
 
   // ---- registration ----
 
+  /** Asks for the run's service; its health is read once the registration has answered. */
   async #register(run: Run, registration: Registration): Promise<void> {
     const registry = this.#ctx.registry
     if (registry === undefined) return
+    this.#registeredRun = run
     try {
       await registry.registerService(serviceBody(this.name, registration), {
         replaceExistingChecks: true,
         firstCheckDelayMs: this.#ctx.limits.checkFirstRunMs,
       })
-      if (this.#run !== run) {
-        await registry.deregisterService(this.name)
-        return
-      }
-      this.#registered = true
-      if (registration.check !== undefined) this.#pollHealth(run)
     } catch (error) {
       this.#cairn(`registration of service ${registration.name} failed: ${errorText(error)}`)
       if (this.#run === run) this.#setState({ message: `registration failed: ${errorText(error)}` })
+      return
+    }
+    // A run that ended meanwhile asked for its deregistration then, already applied after this
+    // registration: nothing to undo here (the service may be the next run's by now).
+    if (this.#run === run && this.#registeredRun === run && registration.check !== undefined) {
+      this.#pollHealth(run)
     }
   }
 
@@ -463,7 +478,7 @@ export class ManagedUnit {
   #pollHealth(run: Run): void {
     const read = (): void => {
       this.#healthTimer = undefined
-      if (this.#run !== run || !this.#registered) return
+      if (this.#run !== run || this.#registeredRun !== run) return
       const check = this.#ctx.registry?.checks().find((c) => c.ServiceID === this.name)
       const health = check?.Status
       if (
@@ -477,12 +492,13 @@ export class ManagedUnit {
     read()
   }
 
+  /** The run ended: its service goes, even if its registration has not answered yet. */
   async #deregister(): Promise<void> {
     if (this.#healthTimer !== undefined) this.#ctx.clock.clearTimeout(this.#healthTimer)
     this.#healthTimer = undefined
     if (this.#state.health !== undefined) this.#setState({ health: undefined })
-    if (!this.#registered) return
-    this.#registered = false
+    if (this.#registeredRun === undefined) return
+    this.#registeredRun = undefined
     await this.#ctx.registry?.deregisterService(this.name).catch((error: unknown) => {
       this.#cairn(`deregistration failed: ${errorText(error)}`)
     })

@@ -10,7 +10,8 @@
  * `-` one does not); SIGKILL after TimeoutStopSec for a process ignoring SIGTERM; Environment,
  * EnvironmentFile and $VAR substitution; journal tail and follow; pids.json leftovers killed at
  * start; the fence kills and a good ack restarts; a declared registration reaches the catalog with
- * its check, and its status shows as health.
+ * its check, and its status shows as health; a registration that answers after its run ended
+ * never takes away the registration of the unit's next run.
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -36,6 +37,7 @@ import {
 import { ManualClock } from '../checks/test-helpers.ts'
 import { LocalRegistry } from '../local-registry.ts'
 import { runnerLimits } from './limits.ts'
+import type { UnitRegistry } from './managed-unit.ts'
 import { processStartTicks } from './pid-file.ts'
 import { type MachineFence, UnitRunner } from './runner.ts'
 
@@ -567,5 +569,85 @@ CheckInterval=1s
     await store.delete({ key: assignKey(node, 'web@1.service') })
     await waitFor('catalog records gone', records, (r) => r.length === 0)
     expect(registry.services()).toEqual([])
+  })
+})
+
+/**
+ * A registry whose registerService applies at once (LocalRegistry's local commit) but answers only
+ * when the test releases it (LocalRegistry answers after its catalog write, which a loaded cluster
+ * can take a second or more to make). Every call is logged in order.
+ */
+class SlowAnswerRegistry implements UnitRegistry {
+  readonly services = new Map<string, unknown>()
+  readonly log: string[] = []
+  /** Hold the answer of the next registration. */
+  holdNext = false
+  readonly #held: Array<() => void> = []
+
+  async registerService(body: unknown): Promise<void> {
+    const id = (body as { ID: string }).ID
+    this.services.set(id, body)
+    this.log.push(`register ${id}`)
+    if (!this.holdNext) return
+    this.holdNext = false
+    await new Promise<void>((resolve) => this.#held.push(resolve))
+  }
+
+  async deregisterService(id: string): Promise<boolean> {
+    this.log.push(`deregister ${id}`)
+    return this.services.delete(id)
+  }
+
+  checks(): Array<{ ServiceID: string; Status: string }> {
+    return [...this.services.keys()].map((id) => ({ ServiceID: id, Status: 'passing' }))
+  }
+
+  get held(): number {
+    return this.#held.length
+  }
+
+  release(): void {
+    for (const resolve of this.#held.splice(0)) resolve()
+  }
+}
+
+describe('UnitRunner: registrations that answer late', () => {
+  // CI (scheduler-agents, the rollback): v3 exited at once while its registration was still being
+  // written to the catalog; the rollback started v2 again and registered it; then v3's registration
+  // answered, found its run gone and deregistered the unit's service by name: v2's. v2 ran, its
+  // port answered, and DNS never listed it again.
+  it("a late answer of a dead run's registration leaves the next run's registration in place", async () => {
+    const registry = new SlowAnswerRegistry()
+    const { store } = await setup({ registry })
+    const unit = 'hello@1.service'
+    const text = (exec: string) =>
+      `[Service]\nExecStart=${exec}\n[X-Cairn]\nServiceName=hello\nServicePort=8080\nCheckHTTP=http://127.0.0.1:8080/\n`
+    const v2 = text('/bin/sleep 300')
+    const v3 = text('/bin/sh -c "exit 3"')
+    await assign(store, unit, v2)
+    await waitState(store, unit, (s) => s?.subState === 'running' && s.health === 'passing')
+
+    registry.holdNext = true
+    await assign(store, unit, v3)
+    await waitState(store, unit, (s) => s?.hash === unitHash(v3) && s.activeState === 'failed')
+    expect(registry.held).toBe(1) // v3's registration has not answered
+
+    await assign(store, unit, v2) // the rollback
+    const again = await waitState(store, unit, (s) => s?.hash === unitHash(v2) && s.subState === 'running')
+    registry.release()
+    const log = await waitFor(
+      'five registry calls',
+      () => [...registry.log],
+      (l) => l.length >= 5,
+    )
+    expect(log).toEqual([
+      `register ${unit}`, // v2
+      `deregister ${unit}`, // v2 stopped for v3
+      `register ${unit}`, // v3, answered late
+      `deregister ${unit}`, // v3 had exited when it answered
+      `register ${unit}`, // v2 again, after v3's registration is gone
+    ])
+    expect(registry.services.has(unit)).toBe(true)
+    await waitState(store, unit, (s) => s?.pid === again?.pid && s?.health === 'passing')
   })
 })
