@@ -254,7 +254,9 @@ export class ManagedUnit {
     try {
       launch = await resolveLaunch(file, ctx.environment)
     } catch (error) {
-      this.#failed(hash, { code: null, signal: null }, errorText(error))
+      const message = errorText(error)
+      this.#cairn(message)
+      this.#failed(hash, { code: null, signal: null }, message)
       return
     }
     if (this.#wanted()?.hash !== hash) return // fenced, stopped or replaced while reading files
@@ -281,7 +283,9 @@ export class ManagedUnit {
     )
     if (spawned.pid === undefined) {
       const exit = await spawned.exited
-      this.#failed(hash, exit, `ExecStart ${argv[0]}: ${exit.error ?? 'did not start'}`)
+      const message = `ExecStart ${argv[0]}: ${exit.error ?? 'did not start'}`
+      this.#cairn(message)
+      this.#failed(hash, exit, message)
       return
     }
     const run: Run = {

@@ -8,10 +8,12 @@
  * state deleted; a new hash → the new text runs; Restart=on-failure backs off (doubling, capped)
  * and counts; Restart=no → failed with the exit code; a failing ExecStartPre fails the start (a
  * `-` one does not); SIGKILL after TimeoutStopSec for a process ignoring SIGTERM; Environment,
- * EnvironmentFile and $VAR substitution; journal tail and follow; pids.json leftovers killed at
- * start; the fence kills and a good ack restarts; a declared registration reaches the catalog with
- * its check, and its status shows as health; a registration that answers after its run ended
- * never takes away the registration of the unit's next run.
+ * EnvironmentFile and $VAR substitution; a start that fails before a process runs (a missing
+ * EnvironmentFile, an ExecStart that cannot be spawned) says why in the state and the journal;
+ * journal tail and follow; pids.json leftovers killed at start; the fence kills and a good ack
+ * restarts; a declared registration reaches the catalog with its check, and its status shows as
+ * health; a registration that answers after its run ended never takes away the registration of the
+ * unit's next run.
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -354,11 +356,20 @@ ExecStart=/usr/bin/printf "%%s|" $A \${B}-\${C} $$HOME x$A
     expect(texts).toContain('stdout: one|two|fromfile-three|$HOME|x$A|')
   })
 
-  it('a missing EnvironmentFile without - fails the start with a message', async () => {
-    const { store } = await setup()
+  it('a missing EnvironmentFile without - fails the start with a message, in the state and the journal', async () => {
+    const { store, runner } = await setup()
     await assign(store, 'env.service', '[Service]\nEnvironmentFile=/nonexistent/env\nExecStart=/bin/true\n')
     const state = await waitState(store, 'env.service', (s) => s?.activeState === 'failed')
     expect(state?.message).toContain('EnvironmentFile /nonexistent/env: not found')
+    expect(await journalTexts(runner, 'env.service')).toEqual([`cairn: ${state?.message}`])
+  })
+
+  it('an ExecStart that cannot be spawned fails the start, in the state and the journal', async () => {
+    const { store, runner } = await setup({ setpriv: null }) // through setpriv, it would exit 127
+    await assign(store, 'missing.service', '[Service]\nExecStart=/nonexistent/bin\n')
+    const state = await waitState(store, 'missing.service', (s) => s?.activeState === 'failed')
+    expect(state?.message).toMatch(/^ExecStart \/nonexistent\/bin: .*ENOENT/)
+    expect(await journalTexts(runner, 'missing.service')).toEqual([`cairn: ${state?.message}`])
   })
 
   it('journal: stdout and stderr lines with runner lines, tail across rotation, follow', async () => {
