@@ -21,6 +21,8 @@ interface Step {
   /** Path after /v2/keys; `@N` is replaced by (first write's index + N). */
   path: string
   form?: Record<string, string>
+  /** A form body sent as it is (for what URLSearchParams would not write: bad escapes, ';'). */
+  body?: string
 }
 
 const steps: Step[] = [
@@ -74,6 +76,13 @@ const steps: Step[] = [
   { method: 'PUT', path: '/e', form: { dir: 'true', ttl: '100' } }, // +18: dir with a TTL
   { method: 'PUT', path: '/e', form: { dir: 'true', prevExist: 'true', ttl: '' } }, // +19: dir TTL cleared
   { method: 'DELETE', path: '/e?prevIndex=@19' }, // 102 (CAD on a dir)
+  { method: 'PUT', path: '/f', body: 'value=%zz' }, // 210: Go's ParseQuery error as the cause
+  { method: 'PUT', path: '/f', body: 'value=a%2' }, // 210
+  { method: 'PUT', path: '/f', body: 'value=a;b' }, // 210: semicolon
+  { method: 'PUT', path: '/f?value=%zz' }, // 210, in the query
+  { method: 'GET', path: '/d/a?recursive=%zz' }, // 210 on a read
+  { method: 'PUT', path: '/f?ttl=;', body: 'value=%zz' }, // 210: the body's error first
+  { method: 'DELETE', path: '/d/b', body: 'prevValue=nope' }, // +20: a DELETE's body is ignored
   { method: 'GET', path: '/?recursive=true&sorted=true' },
 ]
 
@@ -123,8 +132,8 @@ async function runSequence(base: string): Promise<Answer[]> {
   for (const step of steps) {
     const path = step.path.replace(/@(\d+)/g, (_, n: string) => String((first ?? 0) + Number(n)))
     const init: RequestInit = { method: step.method }
-    if (step.form !== undefined) {
-      init.body = new URLSearchParams(step.form).toString()
+    if (step.form !== undefined || step.body !== undefined) {
+      init.body = step.body ?? new URLSearchParams(step.form).toString()
       init.headers = { 'content-type': 'application/x-www-form-urlencoded' }
     }
     const response = await fetch(`${base}/v2/keys${path}`, init)

@@ -104,6 +104,7 @@ export async function startApiCluster(size: number, options: ApiClusterOptions =
       // As in the agent: plain key reads are answered before fastify (HttpFront).
       const front = new HttpFront()
       front.add(api.plainReads)
+      front.add(api.plainWrites)
       const app = Fastify({
         logger: false,
         frameworkErrors: etcdV2FrameworkErrors,

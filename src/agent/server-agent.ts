@@ -206,8 +206,10 @@ async function startLocked(
       newMemberId: (peerUrls) => memberId(config.initialClusterToken, peerUrls[0] ?? ''),
       staleQuorumReads: config.plantedBugs.includes('stale-quorum-reads'),
     })
-    // Key reads (plain, quorum) are answered before fastify (api/etcd-v2/plain-reads.ts).
+    // Key reads (plain, quorum) and key writes with a form body are answered before fastify
+    // (api/etcd-v2/plain-reads.ts, plain-writes.ts).
     front.add(etcdV2.plainReads)
+    front.add(etcdV2.plainWrites)
     await app.register(etcdV2)
     await app.register(
       buildConsulApi({

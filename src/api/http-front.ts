@@ -1,11 +1,13 @@
 /**
  * HttpFront: the agent's HTTP server in front of fastify. It offers each request to its fast paths
- * first; a fast path answers the few hot requests it knows in full (plain key reads: etcd-v2/
- * plain-reads.ts) and declines everything else, which fastify then routes as usual.
+ * first; a fast path answers the few hot requests it knows in full (plain key reads and writes:
+ * etcd-v2/plain-reads.ts, plain-writes.ts) and declines everything else, which fastify then routes
+ * as usual.
  *
  * Why: on a local read of one key, fastify's routing, hooks and reply object were about a fifth of
  * the member's CPU per request (leader CPU per read under 16 readers: 81-99 µs through fastify,
- * 64-74 µs answered here; docs/api-etcd-v2.md "Plain reads").
+ * 64-74 µs answered here; docs/api-etcd-v2.md "Plain reads"); on a write, about a tenth of the
+ * leader's.
  *
  * Invariants:
  * - A fast path either takes a request or declines it having written nothing, read no body and
@@ -37,6 +39,11 @@ export interface FastPathExits {
   fallback(): void
   /** A later throw: logged; to fastify if nothing was written, else the connection is closed. */
   failed(error: unknown): void
+  /**
+   * An unexpected error (a bug) met by a request the path answers itself (with the route's 500):
+   * only logged, as the route logs its own.
+   */
+  unexpected(error: unknown): void
 }
 
 /** Where the front reports a fast path that threw (a bug): the agent's logger. */
@@ -85,7 +92,11 @@ export class HttpFront {
     const server = createServer(typeof http === 'object' && http !== null ? http : {}, (req, res) => {
       if (!this.#closed) {
         const fallback = (): void => handler(req, res)
-        const exits: FastPathExits = { fallback, failed: (error) => this.#failed(error, res, fallback) }
+        const exits: FastPathExits = {
+          fallback,
+          failed: (error) => this.#failed(error, res, fallback),
+          unexpected: (error) => this.#log?.error({ err: error }, 'http front: unexpected error'),
+        }
         for (const path of this.#paths) {
           let taken: boolean
           try {

@@ -9,9 +9,12 @@
  */
 import type { FastifyReply } from 'fastify'
 import { isCairnError } from '../../errors.ts'
+import type { Command } from '../../kv/commands.ts'
+import type { ApplyResult } from '../../kv/state-machine.ts'
 import { errorCodeHeader } from '../../kv/store-wire.ts'
 import { renderEvent } from '../../kv/v2-json.ts'
-import type { V2KeyRequest } from '../../kv/v2-request.ts'
+import { isCreated, type V2Result } from '../../kv/v2-node.ts'
+import { planV2Write, type V2KeyRequest } from '../../kv/v2-request.ts'
 import type { WatchRequest } from '../../kv/watch-hub.ts'
 import type { Watcher } from '../../kv/watcher.ts'
 import type { EtcdV2Deps } from './deps.ts'
@@ -75,6 +78,41 @@ export class V2Context implements WatchServing {
     return this.keyAnswer(200, result.index, renderEvent(result, this.clock()))
   }
 
+  /**
+   * The answer to a write (PUT, POST, DELETE): planned, stamped, proposed and applied, then counted
+   * in the store stats as a success or a failure; a failure is etcd's error answer, and an
+   * unexpected one (a bug) is also handed to `unexpected` for the caller to log. Never rejects.
+   */
+  async writeAnswer(req: V2KeyRequest, unexpected: (error: unknown) => void): Promise<V2Answer> {
+    const { store } = this.deps
+    let command: Command
+    let applied: ApplyResult
+    try {
+      command = planV2Write(req, store.stamp())
+    } catch (error) {
+      return this.#failure(error, unexpected)
+    }
+    try {
+      applied = await store.writeStamped(command)
+    } catch (error) {
+      this.stats.countWrite(command.op, false)
+      return this.#failure(error, unexpected)
+    }
+    if (applied.type !== 'command' || !applied.ok) {
+      this.stats.countWrite(command.op, false)
+      const error = 'error' in applied ? applied.error : new Error(`unexpected apply result ${applied.type}`)
+      return this.#failure(error, unexpected)
+    }
+    this.stats.countWrite(command.op, true)
+    const result = applied.result as V2Result
+    return this.keyAnswer(isCreated(result) ? 201 : 200, result.index, renderEvent(result, this.clock()))
+  }
+
+  #failure(error: unknown, unexpected: (error: unknown) => void): V2Answer {
+    if (isUnexpected(error)) unexpected(error)
+    return this.errorAnswer(error)
+  }
+
   /** A key answer: etcd's JSON with a trailing newline (Go's json.Encoder) and the key headers. */
   keyAnswer(status: number, etcdIndex: number, body: unknown): V2Answer {
     const headers = keyHeaders(this.deps.clusterId, etcdIndex, this.deps.raftStatus())
@@ -90,14 +128,9 @@ export class V2Context implements WatchServing {
     return { status, headers, body: `${JSON.stringify(body)}\n` }
   }
 
-  sendJson(reply: FastifyReply, status: number, etcdIndex: number, body: unknown): FastifyReply {
-    return send(reply, this.keyAnswer(status, etcdIndex, body))
-  }
-
   /** An error reply in etcd's shape; unexpected errors (bugs) are logged. */
   sendError(reply: FastifyReply, error: unknown): FastifyReply {
-    if (isUnexpected(error)) reply.log.error({ err: error }, 'etcd v2: unexpected error')
-    return send(reply, this.errorAnswer(error))
+    return send(reply, this.#failure(error, logUnexpected(reply)))
   }
 }
 
@@ -110,4 +143,9 @@ export interface V2Answer {
 
 export function send(reply: FastifyReply, answer: V2Answer): FastifyReply {
   return reply.code(answer.status).headers(answer.headers).send(answer.body)
+}
+
+/** How a route logs an unexpected error (a bug): with its request, as fastify logs. */
+export function logUnexpected(reply: FastifyReply): (error: unknown) => void {
+  return (error) => reply.log.error({ err: error }, 'etcd v2: unexpected error')
 }

@@ -3,8 +3,9 @@
  *
  *   app.register(buildEtcdV2Api({ store, clusterId, memberId, memberName, ... }))
  *
- * Routes: /v2/keys (keys-route.ts, watch-route.ts; key reads are also answered before fastify by
- * plain-reads.ts when the agent puts `plainReads` in its HttpFront), /v2/members
+ * Routes: /v2/keys (keys-route.ts, watch-route.ts; key reads and writes are also answered before
+ * fastify by plain-reads.ts and plain-writes.ts when the agent puts `plainReads` and `plainWrites`
+ * in its HttpFront), /v2/members
  * (members-route.ts), /v2/stats/*, /v2/machines, /version, /health (stats-route.ts). The keys and members routes live in their own
  * encapsulated contexts, each with its own body parsers and error shape (keys: etcd's error body;
  * members: {"message"}); docs/api-etcd-v2.md is the page for users.
@@ -22,6 +23,7 @@ import { clusterHeaders } from './headers.ts'
 import { registerKeysRoutes } from './keys-route.ts'
 import { registerMembersRoutes } from './members-route.ts'
 import { plainReads } from './plain-reads.ts'
+import { plainWrites } from './plain-writes.ts'
 import { registerStatsRoutes } from './stats-route.ts'
 
 export type { EtcdV2Deps, RaftStatusView } from './deps.ts'
@@ -35,6 +37,8 @@ export interface EtcdV2Api {
   readonly openWatches: () => number
   /** The fast path for plain key reads (plain-reads.ts), for the agent's HttpFront. */
   readonly plainReads: FastPath
+  /** The fast path for plain key writes (plain-writes.ts), for the agent's HttpFront. */
+  readonly plainWrites: FastPath
 }
 
 export function buildEtcdV2Api(deps: EtcdV2Deps): EtcdV2Api {
@@ -64,5 +68,9 @@ export function buildEtcdV2Api(deps: EtcdV2Deps): EtcdV2Api {
     })
     registerStatsRoutes(app, ctx)
   }
-  return Object.assign(plugin, { openWatches: () => ctx.openWatches.size, plainReads: plainReads(ctx) })
+  return Object.assign(plugin, {
+    openWatches: () => ctx.openWatches.size,
+    plainReads: plainReads(ctx),
+    plainWrites: plainWrites(ctx),
+  })
 }

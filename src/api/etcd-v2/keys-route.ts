@@ -9,18 +9,16 @@
  *     after store.readBarrier() (linearizable: etcd 2.3's QGET); wait=true hands over to the watch.
  *   - PUT/POST/DELETE: the planned command, stamped and proposed; the answer is its result as
  *     applied on this member (ok:false carries the KvError). 201 when etcd would say Created.
+ *     (V2Context.writeAnswer, which plain-writes.ts shares.)
  *   - Other methods: 405 with an Allow header, as etcd.
  *
  * Invariants: the X-Etcd-Index of a read is the store revision the read saw; of a write, the
  * revision right after that write; every error goes through V2Context.sendError (etcd's shape).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { ApplyResult } from '../../kv/state-machine.ts'
-import { renderEvent } from '../../kv/v2-json.ts'
-import { isCreated, type V2Result } from '../../kv/v2-node.ts'
-import { parseV2KeyRequest, planV2Write, type V2KeyRequest, type V2Method } from '../../kv/v2-request.ts'
-import { send, type V2Context } from './context.ts'
-import { keyOfUrl, keysPrefix, mergeForm } from './form.ts'
+import { parseV2KeyRequest, type V2KeyRequest, type V2Method } from '../../kv/v2-request.ts'
+import { logUnexpected, send, type V2Context } from './context.ts'
+import { keyOfUrl, keysPrefix, mergeForm, readsFormBody } from './form.ts'
 import { serveWatch } from './watch-route.ts'
 
 const v2Methods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE'])
@@ -50,7 +48,12 @@ async function handleKeys(ctx: V2Context, request: FastifyRequest, reply: Fastif
   try {
     // etcd's request errors (NewRequestError) carry index 0, in the body and X-Etcd-Index.
     const key = keyOfUrl(request.url, 0)
-    req = parseV2KeyRequest(method, key, mergeForm(request.body, request.url), 0)
+    req = parseV2KeyRequest(
+      method,
+      key,
+      mergeForm(readsFormBody(method) ? request.body : undefined, request.url),
+      0,
+    )
   } catch (error) {
     if (method === 'GET' || method === 'HEAD') ctx.stats.countGet(false)
     return ctx.sendError(reply, error)
@@ -73,23 +76,7 @@ async function read(ctx: V2Context, reply: FastifyReply, req: V2KeyRequest): Pro
 }
 
 async function write(ctx: V2Context, reply: FastifyReply, req: V2KeyRequest): Promise<FastifyReply> {
-  const { store } = ctx.deps
-  const command = planV2Write(req, store.stamp())
-  let applied: ApplyResult
-  try {
-    applied = await store.writeStamped(command)
-  } catch (error) {
-    ctx.stats.countWrite(command.op, false)
-    return ctx.sendError(reply, error)
-  }
-  if (applied.type !== 'command' || !applied.ok) {
-    ctx.stats.countWrite(command.op, false)
-    const error = 'error' in applied ? applied.error : new Error(`unexpected apply result ${applied.type}`)
-    return ctx.sendError(reply, error)
-  }
-  ctx.stats.countWrite(command.op, true)
-  const result = applied.result as V2Result
-  return ctx.sendJson(reply, isCreated(result) ? 201 : 200, result.index, renderEvent(result, ctx.clock()))
+  return send(reply, await ctx.writeAnswer(req, logUnexpected(reply)))
 }
 
 function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply): FastifyReply {

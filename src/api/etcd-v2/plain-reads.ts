@@ -93,7 +93,7 @@ function answerError(ctx: V2Context, res: ServerResponse, error: unknown, exits:
  * Writes an answer as fastify writes the route's reply: header names lower-cased, in the route's
  * order, a JSON content type without a charset given `; charset=utf-8`, then content-length.
  */
-function writeAnswer(res: ServerResponse, answer: V2Answer): void {
+export function writeAnswer(res: ServerResponse, answer: V2Answer): void {
   const flat: string[] = []
   for (const name in answer.headers) {
     const lower = name.toLowerCase()
