@@ -1,6 +1,13 @@
 import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
-import { collectCompacting, type IdleGcLimits, IdleGcPolicy, idleGcLimits, startIdleGc } from './idle-gc.ts'
+import {
+  collectCompacting,
+  type IdleGcLimits,
+  IdleGcPolicy,
+  idleGcCounts,
+  idleGcLimits,
+  startIdleGc,
+} from './idle-gc.ts'
 import { createAgentLogger } from './logger.ts'
 
 const MiB = 1024 * 1024
@@ -89,6 +96,7 @@ describe('startIdleGc', () => {
       youngSpacingMs: 5,
       preparingUtilizationMax: 0.5,
     }
+    const before = { ...idleGcCounts() }
     const idle = startIdleGc(createAgentLogger('error', 'idle-gc-test'), limits)
     try {
       // V8 may collect a round of garbage itself (an incremental cycle already under way): then
@@ -99,6 +107,9 @@ describe('startIdleGc', () => {
         for (let i = 0; i < 25 && idle.collections === 0; i++) await new Promise((r) => setTimeout(r, 20))
       }
       expect(idle.collections).toBeGreaterThan(0)
+      // The process-wide counts /metrics exports moved with it.
+      expect(idleGcCounts().compactions - before.compactions).toBe(idle.collections)
+      expect(idleGcCounts().pauseSeconds).toBeGreaterThan(before.pauseSeconds)
     } finally {
       idle.stop()
     }
@@ -155,6 +166,7 @@ describe('startIdleGc and the young generation', () => {
       youngSpacingMs: 20,
       preparingUtilizationMax: 0.3,
     }
+    const putOffBefore = idleGcCounts().putOff
     const idle = startIdleGc(createAgentLogger('error', 'idle-gc-test'), limits)
     // Half of every 10 ms spent working: the preparation sees about 50 % busy.
     const load = setInterval(() => {
@@ -166,6 +178,7 @@ describe('startIdleGc and the young generation', () => {
     try {
       await new Promise((r) => setTimeout(r, 1_500))
       expect(idle.collections).toBe(0)
+      expect(idleGcCounts().putOff).toBeGreaterThan(putOffBefore)
       clearInterval(load)
       const deadline = Date.now() + 10_000
       while (idle.collections === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))

@@ -157,6 +157,25 @@ function exposedGc(): GcFunction {
   return gcFunction
 }
 
+/**
+ * What the idle GC of this process has done since it started (V8's heap is the process's, so the
+ * counts are too; /metrics exports them, docs/metrics.md).
+ */
+export interface IdleGcCounts {
+  /** Compacting collections run. */
+  compactions: number
+  /** Compactions put off because load came back during the young collections before them. */
+  putOff: number
+  /** Seconds the event loop was stopped by the collections this module asked for, young ones included. */
+  pauseSeconds: number
+}
+
+const counts: IdleGcCounts = { compactions: 0, putOff: 0, pauseSeconds: 0 }
+
+export function idleGcCounts(): Readonly<IdleGcCounts> {
+  return counts
+}
+
 export interface IdleGc {
   /** Collections run so far. */
   readonly collections: number
@@ -177,6 +196,8 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
   const collect = () => {
     const result = collectCompacting()
     collections++
+    counts.compactions++
+    counts.pauseSeconds += result.ms / 1000
     toldNotGrown = false
     policy.collected(result.afterBytes)
     log.debug(
@@ -195,11 +216,13 @@ export function startIdleGc(log: AgentLogger, limits: IdleGcLimits = idleGcLimit
       if (++done < limits.youngCollections) return
       clearInterval(young)
       preparing = undefined
+      counts.pauseSeconds += ownMs / 1000
       const elu = performance.eventLoopUtilization(performance.eventLoopUtilization(), start)
       last = performance.eventLoopUtilization()
       const busy = (elu.active - ownMs) / Math.max(elu.active + elu.idle, 1)
       if (busy <= limits.preparingUtilizationMax) return collect()
       policy.interrupted()
+      counts.putOff++
       log.debug({ utilization: Number(busy.toFixed(3)) }, 'idle: load came back; compaction put off')
     }, limits.youngSpacingMs)
     young.unref()

@@ -20,6 +20,7 @@ import type { NodeId } from '../raft/core/types.ts'
 import type { SyncWriteCounts } from '../raft/storage/sync-writes.ts'
 import type { TransportStats } from '../raft/transport/stats.ts'
 import type { PeerCountersView, TransportCountersView } from '../raft/transport/transport-stats.ts'
+import type { IdleGcCounts } from './idle-gc.ts'
 
 export const metricsPrefix = 'cairn_'
 
@@ -32,6 +33,8 @@ export interface MetricsSources {
   transport(): { readonly counters: TransportCountersView; stats(): TransportStats } | undefined
   storeStats(): StoreStatsView | undefined
   leaderChanges(): number
+  /** The idle GC's counts (idle-gc.ts); all 0 with `--no-idle-gc`. */
+  idleGc(): Readonly<IdleGcCounts>
 }
 
 export function registerMetricsRoute(app: FastifyInstance, sources: MetricsSources): Registry {
@@ -106,6 +109,24 @@ function serverMetrics(def: Define, sources: MetricsSources): void {
     'WAL writes in place that took longer than walSyncWriteStallMs; each sends writes through the thread pool for a while.',
     [],
     () => one(sources.walWriteCounts().stalls),
+  )
+  def.counter(
+    'idle_gc_compactions_total',
+    'Compacting garbage collections the agent ran after going quiet with a grown heap (memory back at rest).',
+    [],
+    () => one(sources.idleGc().compactions),
+  )
+  def.counter(
+    'idle_gc_put_off_total',
+    'Idle compactions put off because load came back while the young generation was being collected first.',
+    [],
+    () => one(sources.idleGc().putOff),
+  )
+  def.counter(
+    'idle_gc_pause_seconds_total',
+    "Seconds the idle GC's collections (compacting and young) stopped the event loop.",
+    [],
+    () => one(sources.idleGc().pauseSeconds),
   )
   def.gauge('store_current_revision', "The store revision (etcd v2's X-Etcd-Index).", [], () =>
     one(stateMachine.revision),

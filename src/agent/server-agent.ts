@@ -52,6 +52,7 @@ import { electionTicksOf, type ServerAgentConfig } from './agent-config.ts'
 import { clusterId, memberId } from './cluster-config.ts'
 import { type DataDirLock, startWithDataDirLock } from './data-dir-lock.ts'
 import { readOrCreateClusterId, readOrCreateMemberId } from './id-files.ts'
+import { idleGcCounts } from './idle-gc.ts'
 import { lazyRequestLoggers } from './lazy-request-logger.ts'
 import { composeLocalParts } from './local-parts.ts'
 import { registerLocalRoutes } from './local-routes.ts'
@@ -188,6 +189,7 @@ async function startLocked(
     transport: () => observed.transport,
     storeStats: () => observed.storeStats,
     leaderChanges: () => node.leaderChanges,
+    idleGc: idleGcCounts,
   })
   try {
     const etcdV2 = buildEtcdV2Api({
