@@ -7,8 +7,8 @@
  * Also one control: a change to ANOTHER service first, which must wake nobody (Cairn's blocking
  * queries return only when their own result changed); the bench fails if any query returned then.
  *
- * Consul is not packaged for Debian, so there is no side-by-side row; docs/bench.md gives
- * Consul's published figures for context.
+ * Consul is not packaged for Debian, so there is no side-by-side row; docs/bench.md ("Blocking
+ * queries") has the figures and what the control shows.
  *
  *   npx tsx bench/consul-blocking.ts [--clients 10000] [--threads 4]
  */
