@@ -8,11 +8,10 @@
  * other parameters, HEAD, bodies, odd paths).
  */
 import { request } from 'node:http'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { etcdV2FrameworkErrors } from '../src/api/etcd-v2/index.ts'
 import { isPlainKeyUrl } from '../src/api/etcd-v2/plain-reads.ts'
-import { type ApiCluster, type ApiMember, startApiCluster, v2 } from './api-harness.ts'
+import { type ApiCluster, type ApiMember, startApiCluster, startRouteOnly, v2 } from './api-harness.ts'
 
 interface Raw {
   status: number
@@ -28,9 +27,7 @@ let routeUrl: string
 beforeAll(async () => {
   cluster = await startApiCluster(1)
   member = await cluster.leader()
-  routeOnly = Fastify({ logger: false, frameworkErrors: etcdV2FrameworkErrors })
-  await routeOnly.register(member.api)
-  routeUrl = await routeOnly.listen({ host: '127.0.0.1', port: 0 })
+  ;({ app: routeOnly, url: routeUrl } = await startRouteOnly(member))
   const put = async (path: string, form: Record<string, string>) => {
     const res = await v2(member.url, 'PUT', path, form)
     expect(res.status, res.text).toBeLessThan(300)

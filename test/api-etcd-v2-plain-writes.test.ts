@@ -9,10 +9,9 @@
  */
 import { request } from 'node:http'
 import { connect } from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { etcdV2FrameworkErrors } from '../src/api/etcd-v2/index.ts'
-import { type ApiCluster, type ApiMember, startApiCluster, v2 } from './api-harness.ts'
+import { type ApiCluster, type ApiMember, startApiCluster, startRouteOnly, v2 } from './api-harness.ts'
 
 interface Raw {
   status: number
@@ -36,9 +35,7 @@ let routeUrl: string
 beforeAll(async () => {
   cluster = await startApiCluster(1)
   member = await cluster.leader()
-  routeOnly = Fastify({ logger: false, frameworkErrors: etcdV2FrameworkErrors })
-  await routeOnly.register(member.api)
-  routeUrl = await routeOnly.listen({ host: '127.0.0.1', port: 0 })
+  ;({ app: routeOnly, url: routeUrl } = await startRouteOnly(member))
   for (const side of ['f', 'r']) {
     const put = async (path: string, form: Record<string, string>) => {
       const res = await v2(member.url, 'PUT', `/v2/keys/w/${side}${path}`, form)

@@ -2,7 +2,7 @@
  * Real Cairn members for the API tests, in one process: RaftNode on the file WAL, the TCP peer
  * transport and the kv state machine (as test/raft-cluster.test.ts), each serving the etcd v2 API
  * with fastify on a random loopback port (never 4001), behind the agent's HttpFront (plain key
- * reads answered before fastify). Members' client URLs are their API URLs,
+ * reads and writes answered before fastify). Members' client URLs are their API URLs,
  * so /v2/members, /v2/machines and `etcdctl cluster-health` see real addresses.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -37,7 +37,7 @@ export interface ApiMember {
   store: ReplicatedStore
   app: FastifyInstance
   api: EtcdV2Api
-  /** The server's front (plain reads answered before fastify). */
+  /** The server's front (plain reads and writes answered before fastify). */
   front: HttpFront
   url: string
 }
@@ -101,7 +101,7 @@ export async function startApiCluster(size: number, options: ApiClusterOptions =
         newMemberId: () => nextId++,
         limits: options.limits,
       })
-      // As in the agent: plain key reads are answered before fastify (HttpFront).
+      // As in the agent: plain key reads and writes are answered before fastify (HttpFront).
       const front = new HttpFront()
       front.add(api.plainReads)
       front.add(api.plainWrites)
@@ -158,4 +158,14 @@ export async function v2(
     json = undefined
   }
   return { status: response.status, headers: response.headers, text, json }
+}
+
+/**
+ * A second fastify server on `member`'s API (the same store) without the front: every request
+ * goes to the routes. The fast-path tests send each request to both and compare the answers.
+ */
+export async function startRouteOnly(member: ApiMember): Promise<{ app: FastifyInstance; url: string }> {
+  const app = Fastify({ logger: false, frameworkErrors: etcdV2FrameworkErrors })
+  await app.register(member.api)
+  return { app, url: await app.listen({ host: '127.0.0.1', port: 0 }) }
 }

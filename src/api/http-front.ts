@@ -12,8 +12,9 @@
  * Invariants:
  * - A fast path either takes a request or declines it having written nothing, read no body and
  *   changed nothing, so fastify sees the request as it came. One that took a request answers it
- *   completely, possibly later (a quorum read waits for its barrier), or hands it to fastify
- *   through `fallback` having written nothing.
+ *   completely, possibly later (a quorum read waits for its barrier; a write for its body and its
+ *   commit), or hands it to fastify through `fallback` having written and read nothing, or closes
+ *   the connection when its client went away mid-body.
  * - A fast path answers exactly what fastify's route would (status, headers in the same order and
  *   case, body); test/api-etcd-v2-plain-reads.test.ts compares the two byte for byte.
  * - A fast path that throws never takes the server down: the request goes to fastify if nothing was

@@ -90,25 +90,26 @@ export class V2Context implements WatchServing {
     try {
       command = planV2Write(req, store.stamp())
     } catch (error) {
-      return this.#failure(error, unexpected)
+      return this.failureAnswer(error, unexpected)
     }
     try {
       applied = await store.writeStamped(command)
     } catch (error) {
       this.stats.countWrite(command.op, false)
-      return this.#failure(error, unexpected)
+      return this.failureAnswer(error, unexpected)
     }
     if (applied.type !== 'command' || !applied.ok) {
       this.stats.countWrite(command.op, false)
       const error = 'error' in applied ? applied.error : new Error(`unexpected apply result ${applied.type}`)
-      return this.#failure(error, unexpected)
+      return this.failureAnswer(error, unexpected)
     }
     this.stats.countWrite(command.op, true)
     const result = applied.result as V2Result
     return this.keyAnswer(isCreated(result) ? 201 : 200, result.index, renderEvent(result, this.clock()))
   }
 
-  #failure(error: unknown, unexpected: (error: unknown) => void): V2Answer {
+  /** etcd's error answer; an unexpected error (a bug) is also handed to `unexpected` to be logged. */
+  failureAnswer(error: unknown, unexpected: (error: unknown) => void): V2Answer {
     if (isUnexpected(error)) unexpected(error)
     return this.errorAnswer(error)
   }
@@ -130,7 +131,7 @@ export class V2Context implements WatchServing {
 
   /** An error reply in etcd's shape; unexpected errors (bugs) are logged. */
   sendError(reply: FastifyReply, error: unknown): FastifyReply {
-    return send(reply, this.#failure(error, logUnexpected(reply)))
+    return send(reply, this.failureAnswer(error, logUnexpected(reply)))
   }
 }
 

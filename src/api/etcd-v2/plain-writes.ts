@@ -31,7 +31,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parseV2KeyRequest, type V2KeyRequest, type V2Method } from '../../kv/v2-request.ts'
 import type { FastPath, FastPathExits } from '../http-front.ts'
 import type { V2Context } from './context.ts'
-import { isUnexpected } from './errors.ts'
 import { keyOfUrl, mergeForm, readsFormBody } from './form.ts'
 import { isPlainKeyUrl, writeAnswer } from './plain-reads.ts'
 
@@ -49,7 +48,7 @@ export function plainWrites(ctx: V2Context): FastPath {
     if (req.headers['transfer-encoding'] !== undefined) return false
     const length = req.headers['content-length']
     if (length === undefined || length === '0') {
-      // Node's parser gives a request with neither header no body.
+      // With neither header the request has no body (Node's parser), as with a length of 0.
       answer(ctx, res, exits, method as V2Method, url, undefined)
       return true
     }
@@ -82,8 +81,7 @@ function answer(
     // etcd's request errors (NewRequestError) carry index 0, in the body and X-Etcd-Index.
     parsed = parseV2KeyRequest(method, keyOfUrl(url, 0), mergeForm(body, url), 0)
   } catch (error) {
-    if (isUnexpected(error)) exits.unexpected(error)
-    writeAnswer(res, ctx.errorAnswer(error))
+    writeAnswer(res, ctx.failureAnswer(error, exits.unexpected))
     return
   }
   ctx
