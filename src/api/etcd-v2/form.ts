@@ -82,9 +82,10 @@ function formError(text: string): string | undefined {
 
 /**
  * Adds the pairs of application/x-www-form-urlencoded `text` to `form`, exactly as iterating
- * `new URLSearchParams(text)` gives them; throws KV_INVALID_FORM where Go's ParseQuery fails. Text with nothing to decode, which is what clients
- * send for plain values, is split here: URLSearchParams' parse, which decodes character by
- * character, was 4-5 % of a leader's time under writes of 256-byte values (--cpu-prof).
+ * `new URLSearchParams(text)` gives them; throws KV_INVALID_FORM where Go's ParseQuery fails.
+ * Text with nothing to decode, which is what clients send for plain values, is split here:
+ * URLSearchParams' parse, which decodes character by character, was 4-5 % of a leader's time
+ * under writes of 256-byte values (--cpu-prof).
  */
 export function addParams(form: Record<string, string[]>, text: string): void {
   if (needsDecoding.test(text)) {
