@@ -1,6 +1,6 @@
 /**
  * The request as etcd's parseKeyRequest saw it: the key from the URL path, the parameters from the
- * query string and (PUT/POST/DELETE) an application/x-www-form-urlencoded body, merged as Go's
+ * query string and (PUT, POST) an application/x-www-form-urlencoded body, merged as Go's
  * r.Form merges them (body values first, then the query's), so FormValue's "first value" rule
  * takes a body value over a query value.
  *
