@@ -13,6 +13,7 @@
  * tags, the machine check is left alone, the periodic timer runs); writes retried while the store
  * is unavailable; a missing node waited for; every refusal changes nothing anywhere.
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net'
@@ -35,6 +36,7 @@ import {
   serviceMaintenanceNotesDefault,
 } from './local-registry.ts'
 import { localStatePath } from './local-state-file.ts'
+import { ttlStatePath } from './ttl-check-state.ts'
 
 const node = 'n1'
 
@@ -519,6 +521,72 @@ describe('persistence', () => {
     await restarted.start()
     expect(restarted.checks().map((c) => c.CheckID)).toEqual(['service:job:2'])
     expect(log.count('a persisted check was not restored')).toBe(1)
+  })
+
+  it("a TTL check's last status comes back after a restart while its TTL has not run out", async () => {
+    const wall = { nowMs: 1_700_000_000_000 }
+    const { registry, make, catalog, log } = await setup({ wallClock: () => wall.nowMs })
+    await registry.registerService(
+      { Name: 'web', Checks: [{ TTL: '30s' }, { TTL: '30s' }, { TTL: '30s' }] },
+      { replaceExistingChecks: false },
+    )
+    await registry.updateTtlCheck('service:web:1', 'passing', 'all good')
+    await registry.updateTtlCheck('service:web:2', 'warning', 'slow')
+    // The last update wins, whatever order the writes would end in.
+    await Promise.all([
+      registry.updateTtlCheck('service:web:3', 'critical', 'first'),
+      registry.updateTtlCheck('service:web:3', 'passing', 'second'),
+    ])
+    await registry.stop()
+
+    wall.nowMs += 29_000 // within the 30 s TTL of the updates
+    const restarted = make({ wallClock: () => wall.nowMs })
+    await restarted.start()
+    const statuses = Object.fromEntries(restarted.checks().map((c) => [c.CheckID, [c.Status, c.Output]]))
+    expect(statuses).toEqual({
+      'service:web:1': ['passing', 'all good'],
+      'service:web:2': ['warning', 'slow'],
+      'service:web:3': ['passing', 'second'],
+    })
+    expect(log.count('TTL check status restored')).toBe(3)
+    // The start's full sync puts the restored statuses in the catalog: the service stays healthy.
+    expect(catalogCheck(catalog, 'service:web:1')).toMatchObject({ Status: 'passing', Output: 'all good' })
+  })
+
+  it('a saved TTL status that has run out, or is damaged, is not restored', async () => {
+    const wall = { nowMs: 1_700_000_000_000 }
+    const { registry, make, dataDir } = await setup({ wallClock: () => wall.nowMs })
+    await registry.registerService(
+      { Name: 'web', Checks: [{ TTL: '30s' }, { TTL: '30s' }] },
+      { replaceExistingChecks: false },
+    )
+    await registry.updateTtlCheck('service:web:1', 'passing', 'old')
+    await registry.updateTtlCheck('service:web:2', 'passing', 'fine')
+    await registry.stop()
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(ttlStatePath(dataDir, 'service:web:2'), '{"version":1,"checkId":')
+
+    wall.nowMs += 31_000 // past the TTL of service:web:1's update
+    const restarted = make({ wallClock: () => wall.nowMs })
+    await restarted.start()
+    const statuses = Object.fromEntries(restarted.checks().map((c) => [c.CheckID, [c.Status, c.Output]]))
+    expect(statuses).toEqual({ 'service:web:1': ['critical', ''], 'service:web:2': ['critical', ''] })
+  })
+
+  it('a deregistered or redefined TTL check leaves no saved status behind', async () => {
+    const { registry, dataDir } = await setup()
+    await registry.registerCheck({ ID: 'gone', Name: 'gone', TTL: '1m' })
+    await registry.registerCheck({ ID: 'changed', Name: 'changed', TTL: '1m' })
+    await registry.updateTtlCheck('gone', 'passing', '')
+    await registry.updateTtlCheck('changed', 'passing', '')
+    const exists = (id: string) => existsSync(ttlStatePath(dataDir, id))
+    expect([exists('gone'), exists('changed')]).toEqual([true, true])
+    await registry.deregisterCheck('gone')
+    await registry.registerCheck({ ID: 'changed', Name: 'changed', TTL: '2m' })
+    await eventually(() => !exists('gone') && !exists('changed'), 'state files removed')
+    // The redefined check saves its own status again.
+    await registry.updateTtlCheck('changed', 'warning', 'new')
+    expect(exists('changed')).toBe(true)
   })
 
   it('a damaged file stops the start with CONFIG_INVALID instead of dropping registrations', async () => {

@@ -33,6 +33,11 @@
  * - A dirty id is taken out of its set before its record is read for a write, so a change during
  *   the write marks it again: nothing changed locally is ever left out of the catalog for good.
  * - At most one push pass runs at a time; store writes never happen under #lock.
+ * - A TTL check's status is saved (ttl-check-state.ts) after each update and before it is answered;
+ *   one check's saves are chained and each writes the runner's state at that moment, so the file
+ *   ends with the newest status. A check entry that leaves (deregistered, redefined) has its file
+ *   removed after its pending saves, and a new entry under the same id saves only after that.
+ *   At start, a saved status whose TTL has not run out is the runner's initial state.
  */
 
 import type {
@@ -65,6 +70,7 @@ import {
   serviceChecksMax,
   serviceMaintenanceCheckPrefix,
 } from './service-definition.ts'
+import { readTtlCheckState, removeTtlCheckState, writeTtlCheckState } from './ttl-check-state.ts'
 
 /** Consul's full-sync interval for clusters of up to 128 nodes. */
 export const fullSyncMsDefault = 60_000
@@ -123,6 +129,8 @@ export interface LocalRegistryOptions {
   nodeMeta?: Record<string, string>
   /** Timers and the checks' clock; default the process's monotonic clock. */
   clock?: Clock
+  /** Wall-clock ms (Date.now by default): when a saved TTL status expires, across restarts. */
+  wallClock?: () => number
   /** Random in [0, 1), for the full-sync offset. */
   random?: () => number
   fullSyncMs?: number
@@ -155,6 +163,10 @@ interface LocalCheck {
   runner: CheckRunner | undefined
   /** When the first run comes (default: the registry's, else a random stagger). */
   firstRunDelayMs?: number
+  /** A TTL check's saved status, read at start, that its first runner starts from. */
+  restoredTtl?: { status: CheckStatus; output: string }
+  /** The last write of this TTL check's status to disk, in order (persistTtl). */
+  ttlWrite?: Promise<void>
 }
 
 type Phase = 'new' | 'running' | 'stopped'
@@ -169,6 +181,7 @@ interface PushOp {
 export class LocalRegistry implements LocalAgent {
   readonly #o: LocalRegistryOptions
   readonly #clock: Clock
+  readonly #wallClock: () => number
   readonly #random: () => number
   readonly #checkOptions: ParseCheckOptions
   readonly #limits: { servicesMax: number; checksMax: number }
@@ -198,6 +211,7 @@ export class LocalRegistry implements LocalAgent {
   constructor(options: LocalRegistryOptions) {
     this.#o = options
     this.#clock = options.clock ?? systemClock
+    this.#wallClock = options.wallClock ?? Date.now
     this.#random = options.random ?? Math.random
     this.#checkOptions = {
       enableScriptChecks: options.enableScriptChecks,
@@ -221,6 +235,7 @@ export class LocalRegistry implements LocalAgent {
     if (this.#phase !== 'new') throw new Error(`LocalRegistry.start: already ${this.#phase}`)
     const state = await readLocalState(this.#o.dataDir)
     if (state !== undefined) this.#restore(state)
+    await this.#readTtlStates()
     this.#phase = 'running'
     for (const entry of this.#checks.values()) this.#startRunner(entry)
     this.#scheduleReap()
@@ -361,7 +376,8 @@ export class LocalRegistry implements LocalAgent {
     if (entry === undefined) throw new CairnError('CATALOG_CHECK_NOT_FOUND', JSON.stringify(id))
     if (entry.runner === undefined)
       throw new CairnError('CHECK_NOT_TTL', `check ${id} is a maintenance check`)
-    entry.runner.updateTtl(status, output) // CHECK_NOT_TTL, CHECK_INVALID; reports a change through onChange
+    // CHECK_NOT_TTL, CHECK_INVALID; reports a change through onChange
+    if (entry.runner.updateTtl(status, output)) await this.#persistTtl(entry)
     await this.#requestPush()
   }
 
@@ -745,17 +761,67 @@ export class LocalRegistry implements LocalAgent {
       }
     }
     for (const id of oldServices.keys()) if (!services.has(id)) this.#deadServices.add(id)
+    const forgetting = new Map<string, Promise<void>>()
     for (const [id, entry] of oldChecks) {
       if (checks.get(id) === entry) continue
       this.#stopRunner(entry)
       if (!checks.has(id)) this.#deadChecks.set(id, entry.serviceId)
+      // Its saved TTL status was the old entry's: deregistered or redefined, it is forgotten.
+      if (entry.definition?.kind === 'ttl') forgetting.set(id, this.#forgetTtl(entry))
     }
     for (const [id, entry] of checks) {
       if (oldChecks.get(id) === entry) continue
       this.#dirtyChecks.add(id)
+      // A new entry under the same id saves its status only after the old one's is removed.
+      const forgotten = forgetting.get(id)
+      if (forgotten !== undefined) entry.ttlWrite = forgotten
       this.#startRunner(entry)
     }
     return true
+  }
+
+  // ---- TTL statuses across restarts (ttl-check-state.ts) ----
+
+  /** At start: each TTL check whose saved status has not expired starts from it. */
+  async #readTtlStates(): Promise<void> {
+    const nowMs = this.#wallClock()
+    for (const entry of this.#checks.values()) {
+      if (entry.definition?.kind !== 'ttl') continue
+      const saved = await readTtlCheckState(this.#o.dataDir, entry.id, nowMs)
+      if (saved === undefined) continue
+      entry.restoredTtl = { status: saved.status, output: saved.output }
+      this.#o.log.info({ check: entry.id, status: saved.status }, 'agent: TTL check status restored')
+    }
+  }
+
+  /**
+   * Saves a TTL check's status after an update, with the wall-clock time its TTL runs out. Writes
+   * of one check are chained and each writes the runner's state as it is then, so the file ends
+   * with the newest status whatever order the updates' writes would finish in. A failed write is
+   * logged, not thrown: the update itself took effect, and the saved status is only a hint.
+   */
+  #persistTtl(entry: LocalCheck): Promise<void> {
+    const write = (entry.ttlWrite ?? Promise.resolve()).then(async () => {
+      const runner = entry.runner
+      const definition = entry.definition
+      if (runner === undefined || definition?.kind !== 'ttl' || this.#checks.get(entry.id) !== entry) return
+      const { status, output } = runner.state
+      const expiresAtMs = this.#wallClock() + definition.ttlMs
+      await writeTtlCheckState(this.#o.dataDir, { checkId: entry.id, status, output, expiresAtMs }).catch(
+        (error: unknown) =>
+          this.#o.log.warn({ check: entry.id, err: errorMessage(error) }, 'agent: TTL status not saved'),
+      )
+    })
+    entry.ttlWrite = write
+    return write
+  }
+
+  /** Removes a TTL check's saved status once its pending writes are done; never rejects. */
+  async #forgetTtl(entry: LocalCheck): Promise<void> {
+    await entry.ttlWrite
+    await removeTtlCheckState(this.#o.dataDir, entry.id).catch((error: unknown) =>
+      this.#o.log.warn({ check: entry.id, err: errorMessage(error) }, 'agent: saved TTL status not removed'),
+    )
   }
 
   async #setMaintenance(checkId: string, maintenance: LocalMaintenance, enable: boolean): Promise<void> {
@@ -873,9 +939,12 @@ export class LocalRegistry implements LocalAgent {
 
   #startRunner(entry: LocalCheck): void {
     if (this.#phase !== 'running' || entry.definition === undefined || entry.runner !== undefined) return
+    const restored = entry.restoredTtl
+    entry.restoredTtl = undefined // a later runner of this entry starts afresh
     const runner = new CheckRunner(entry.definition, {
       onChange: (change) => this.#onCheckChange(entry, change),
       clock: this.#clock,
+      ...(restored !== undefined ? { initial: restored } : {}),
       ...(this.#o.checkFirstRunDelayMs !== undefined || entry.firstRunDelayMs !== undefined
         ? { firstRunDelayMs: this.#o.checkFirstRunDelayMs ?? entry.firstRunDelayMs }
         : {}),

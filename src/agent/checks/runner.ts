@@ -9,7 +9,8 @@
  *
  * Invariants:
  * - `onChange` is called only when status or output differs from the last state reported (or
- *   from the initial state: the definition's Status with empty output, which is not reported).
+ *   from the initial state, which is not reported: the definition's Status with empty output, or
+ *   the `initial` state the owner restored).
  * - `criticalSinceMs` is defined exactly when the status is critical: the clock time at which it
  *   became critical (construction time if it starts critical). The owner deregisters the service
  *   once `criticalForMs()` reaches DeregisterCriticalServiceAfter.
@@ -62,6 +63,11 @@ export interface CheckRunnerOptions {
   probe?: Probe
   /** Delay before the first run of an interval check; default a random stagger in [0, Interval). */
   firstRunDelayMs?: number
+  /**
+   * The state to start from instead of the definition's Status with empty output: a TTL check's
+   * last status restored after an agent restart (ttl-check-state.ts). Not reported.
+   */
+  initial?: { status: CheckStatus; output: string }
 }
 
 export class CheckRunner {
@@ -84,8 +90,9 @@ export class CheckRunner {
     this.#onChange = options.onChange
     this.#clock = options.clock ?? systemClock
     this.#firstRunDelayMs = options.firstRunDelayMs
-    this.#status = definition.status
-    if (definition.status === 'critical') this.#criticalSinceMs = this.#clock.now()
+    this.#status = options.initial?.status ?? definition.status
+    this.#output = options.initial?.output ?? ''
+    if (this.#status === 'critical') this.#criticalSinceMs = this.#clock.now()
     const probe = options.probe
     this.#handle = probe !== undefined ? { probe, close: async () => {} } : createProbeHandle(definition)
   }
