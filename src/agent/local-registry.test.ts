@@ -553,7 +553,7 @@ describe('persistence', () => {
     expect(catalogCheck(catalog, 'service:web:1')).toMatchObject({ Status: 'passing', Output: 'all good' })
   })
 
-  it('a saved TTL status that has run out, or is damaged, is not restored', async () => {
+  it('a saved TTL status that has run out, or is damaged, is not restored; one of a check that is gone is removed', async () => {
     const wall = { nowMs: 1_700_000_000_000 }
     const { registry, make, dataDir } = await setup({ wallClock: () => wall.nowMs })
     await registry.registerService(
@@ -565,12 +565,25 @@ describe('persistence', () => {
     await registry.stop()
     const { writeFile } = await import('node:fs/promises')
     await writeFile(ttlStatePath(dataDir, 'service:web:2'), '{"version":1,"checkId":')
+    // A file left by a check that is gone (a crash between its deregistration and the removal).
+    const orphan = ttlStatePath(dataDir, 'gone-before-the-crash')
+    await writeFile(
+      orphan,
+      JSON.stringify({
+        version: 1,
+        checkId: 'gone-before-the-crash',
+        status: 'passing',
+        output: '',
+        expiresAtMs: wall.nowMs + 1e9,
+      }),
+    )
 
     wall.nowMs += 31_000 // past the TTL of service:web:1's update
     const restarted = make({ wallClock: () => wall.nowMs })
     await restarted.start()
     const statuses = Object.fromEntries(restarted.checks().map((c) => [c.CheckID, [c.Status, c.Output]]))
     expect(statuses).toEqual({ 'service:web:1': ['critical', ''], 'service:web:2': ['critical', ''] })
+    expect(existsSync(orphan)).toBe(false)
   })
 
   it('a deregistered or redefined TTL check leaves no saved status behind', async () => {

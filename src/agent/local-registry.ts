@@ -70,7 +70,12 @@ import {
   serviceChecksMax,
   serviceMaintenanceCheckPrefix,
 } from './service-definition.ts'
-import { readTtlCheckState, removeTtlCheckState, writeTtlCheckState } from './ttl-check-state.ts'
+import {
+  pruneTtlCheckStates,
+  readTtlCheckState,
+  removeTtlCheckState,
+  writeTtlCheckState,
+} from './ttl-check-state.ts'
 
 /** Consul's full-sync interval for clusters of up to 128 nodes. */
 export const fullSyncMsDefault = 60_000
@@ -785,6 +790,10 @@ export class LocalRegistry implements LocalAgent {
   /** At start: each TTL check whose saved status has not expired starts from it. */
   async #readTtlStates(): Promise<void> {
     const nowMs = this.#wallClock()
+    const ttlIds = [...this.#checks.values()].filter((e) => e.definition?.kind === 'ttl').map((e) => e.id)
+    const pruned = await pruneTtlCheckStates(this.#o.dataDir, ttlIds).catch(() => 0)
+    if (pruned > 0)
+      this.#o.log.info({ files: pruned }, 'agent: removed saved TTL statuses of checks that are gone')
     for (const entry of this.#checks.values()) {
       if (entry.definition?.kind !== 'ttl') continue
       const saved = await readTtlCheckState(this.#o.dataDir, entry.id, nowMs)

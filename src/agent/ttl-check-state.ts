@@ -14,9 +14,10 @@
  *     for another check id reads as "no state" (the check then starts from its definition's
  *     Status), never as an error that would stop the agent.
  *   - Reading never restores a state whose expiresAtMs has passed.
+ *   - At start the directory holds files only for the TTL checks the agent has (pruneTtlCheckStates).
  */
 import { createHash } from 'node:crypto'
-import { readFile, rm, stat } from 'node:fs/promises'
+import { readdir, readFile, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { CheckStatus } from '../catalog/records.ts'
 import { ensureDirectory, writeFileAtomic } from '../raft/storage/directory.ts'
@@ -83,3 +84,29 @@ export async function readTtlCheckState(
 export async function removeTtlCheckState(dataDir: string, checkId: string): Promise<void> {
   await rm(ttlStatePath(dataDir, checkId), { force: true })
 }
+
+/**
+ * Removes every saved state but those of `keepIds`: a file whose check is gone (removed after its
+ * deregistration was saved, so a crash in between leaves one behind) must not be read for a later
+ * check with the same id. Only this module's file names are touched.
+ */
+export async function pruneTtlCheckStates(dataDir: string, keepIds: Iterable<string>): Promise<number> {
+  const dir = path.join(dataDir, ttlStateDirName)
+  const keep = new Set([...keepIds].map((id) => path.basename(ttlStatePath(dataDir, id))))
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return 0 // no directory: nothing saved yet
+  }
+  let removed = 0
+  for (const name of names) {
+    if (keep.has(name) || !stateFileName.test(name)) continue
+    await rm(path.join(dir, name), { force: true })
+    removed++
+  }
+  return removed
+}
+
+/** A state file's name (a temp file of an interrupted write ends differently and is removed too). */
+const stateFileName = /^[0-9a-f]{64}\.json/
