@@ -107,7 +107,8 @@ describe('cairn dev', () => {
       () => proc.output.join(''),
     )
     proc.child.kill('SIGINT')
-    expect(await proc.exited).toEqual({ code: 0, signal: null })
+    // On a failure, the message carries what the dev process and its members printed.
+    expect(await proc.exited, proc.output.join('')).toEqual({ code: 0, signal: null })
     for (const url of urls) expect(await status(url)).toBeUndefined()
     expect(proc.output.join('')).toContain('Ctrl-C stops all')
   })

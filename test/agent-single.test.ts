@@ -2,7 +2,7 @@
  * Proves a single `cairn agent --server` process works as an operator runs it: it starts on the
  * given ports, /health answers {"health":"true"} once it leads itself, /version answers etcd's
  * shape, /_cairn/status shows it leading, an acknowledged write survives a graceful restart, and SIGTERM (and SIGINT) stop it with
- * exit code 0. Bad flags are refused before anything starts, with the reason and exit code 2; a
+ * exit code 0, also when the signal comes while it is still starting. Bad flags are refused before anything starts, with the reason and exit code 2; a
  * port already in use is an operating failure, exit code 1.
  */
 import { existsSync } from 'node:fs'
@@ -22,6 +22,22 @@ afterEach(async () => {
 })
 
 describe('a single-member agent', () => {
+  it('stops gracefully on a SIGTERM that comes while it is still starting (exit 0, not killed)', async () => {
+    const c = await AgentCluster.create(1)
+    cluster = c
+    const proc = c.start('m1')
+    // The first line it prints comes from inside its start (the Raft node, the storage): the
+    // signal arrives while the start is under way, before the agent serves.
+    await new Promise<void>((resolve) => {
+      const first = () => resolve()
+      proc.child.stdout?.once('data', first)
+      proc.child.stderr?.once('data', first)
+    })
+    expect(await c.kill('m1', 'SIGTERM'), proc.output.join('')).toEqual({ code: 0, signal: null })
+    // It stopped after its start completed: the data directory holds its WAL.
+    expect(existsSync(join(c.dir, 'm1', 'member', 'wal'))).toBe(true)
+  })
+
   it('answers /health and /version, keeps a write across a restart, and exits 0 on SIGTERM and SIGINT', async () => {
     const c = await AgentCluster.create(1)
     cluster = c

@@ -147,10 +147,11 @@ async function runAgent(flags: AgentCommandFlags, version: string): Promise<numb
     return 2
   }
   const log = createAgentLogger(config.logLevel, config.name)
+  const starting = startServerAgent(config, log, version)
+  stopOnSignalsFromStart(starting, log)
   try {
-    const agent = await startServerAgent(config, log, version)
+    const agent = await starting
     if (flags.idleGc !== false) startIdleGc(log)
-    exitOnSignals(() => agent.stop(), log)
     void agent.failed.then((error) => exitOnFailure(agent, error, log))
     return 0
   } catch (error) {
@@ -170,16 +171,28 @@ async function runClientAgent(flags: AgentCommandFlags, version: string): Promis
     return 2
   }
   const log = createAgentLogger(config.logLevel, config.name)
+  const starting = startClientAgent(config, log, version)
+  stopOnSignalsFromStart(starting, log)
   try {
-    const agent = await startClientAgent(config, log, version)
+    await starting
     if (flags.idleGc !== false) startIdleGc(log)
-    exitOnSignals(() => agent.stop(), log)
     return 0
   } catch (error) {
     log.error({ err: error }, 'agent failed to start')
     process.stderr.write(`cairn agent: could not start: ${(error as Error).message}\n`)
     process.exit(1)
   }
+}
+
+/**
+ * SIGTERM and SIGINT stop the agent gracefully from the moment its start begins, not only once it
+ * has started: a signal during start-up (a supervisor stopping it, Ctrl-C, `cairn dev` stopping its
+ * members while they still start) waits for the start, then stops what started, within
+ * shutdownMsMax. Without this, Node's default handler killed a starting agent outright (exit by
+ * signal), whatever it had half done. A start that fails exits 1 through its own path.
+ */
+function stopOnSignalsFromStart(starting: Promise<{ stop(): Promise<void> }>, log: AgentLogger): void {
+  exitOnSignals(async () => (await starting).stop(), log)
 }
 
 /**
