@@ -7,17 +7,18 @@
  * too, after the barrier or of the barrier), and nothing else (errors of reads without quorum,
  * other parameters, HEAD, bodies, odd paths).
  */
-import { request } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isPlainKeyUrl } from '../src/api/etcd-v2/plain-reads.ts'
-import { type ApiCluster, type ApiMember, startApiCluster, startRouteOnly, v2 } from './api-harness.ts'
-
-interface Raw {
-  status: number
-  headers: string[]
-  body: string
-}
+import {
+  type ApiCluster,
+  type ApiMember,
+  type RawAnswer,
+  rawRequest,
+  startApiCluster,
+  startRouteOnly,
+  v2,
+} from './api-harness.ts'
 
 let cluster: ApiCluster
 let member: ApiMember
@@ -49,37 +50,18 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-async function raw(base: string, method: string, path: string, body?: string): Promise<Raw> {
-  const url = new URL(base)
-  return await new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const headers: string[] = []
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          if (res.rawHeaders[i]?.toLowerCase() === 'date') continue
-          headers.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`)
-        }
-        // ttl counts whole seconds down: two requests a few ms apart may straddle one.
-        const text = Buffer.concat(chunks)
-          .toString('utf8')
-          .replace(/"ttl":\d+/g, '"ttl":N')
-        resolve({ status: res.statusCode ?? 0, headers, body: text })
-      })
-    })
-    req.on('error', reject)
-    if (body !== undefined) {
-      // Node sends a GET's body without framing unless told its length.
-      req.setHeader('content-type', 'application/x-www-form-urlencoded')
-      req.setHeader('content-length', Buffer.byteLength(body))
-      req.end(body)
-    } else req.end()
-  })
+async function raw(base: string, method: string, path: string, body?: string): Promise<RawAnswer> {
+  const answer = await rawRequest(base, method, path, body === undefined ? undefined : { text: body })
+  // ttl counts whole seconds down: two requests a few ms apart may straddle one.
+  return { ...answer, body: answer.body.replace(/"ttl":\d+/g, '"ttl":N') }
 }
 
 /** Sends the request to both servers; they must agree. Returns whether the fast path answered. */
-async function same(method: string, path: string, body?: string): Promise<{ fast: boolean; answer: Raw }> {
+async function same(
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ fast: boolean; answer: RawAnswer }> {
   const before = member.front.answered
   const front = await raw(member.url, method, path, body)
   const fast = member.front.answered > before

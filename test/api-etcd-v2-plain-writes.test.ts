@@ -7,25 +7,19 @@
  * that count writes (indexes, the Raft index, lengths that follow from them, expirations) are
  * masked. The front's `answered` count shows which requests the fast path took.
  */
-import { request } from 'node:http'
 import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type ApiCluster, type ApiMember, startApiCluster, startRouteOnly, v2 } from './api-harness.ts'
-
-interface Raw {
-  status: number
-  headers: string[]
-  body: string
-}
-
-interface Body {
-  text: string
-  /** Content-Type; the form type when omitted. */
-  type?: string
-  /** Sent chunked (no Content-Length). */
-  chunked?: boolean
-}
+import {
+  type ApiCluster,
+  type ApiMember,
+  type RawAnswer,
+  type RawBody,
+  rawRequest,
+  startApiCluster,
+  startRouteOnly,
+  v2,
+} from './api-harness.ts'
 
 let cluster: ApiCluster
 let member: ApiMember
@@ -66,41 +60,23 @@ function mask(text: string): string {
     .replace(/\/w\/S\/q\/\d{20}/g, '/w/S/q/ORDERED')
 }
 
-async function raw(base: string, method: string, path: string, body?: Body): Promise<Raw> {
-  const url = new URL(base)
-  return await new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const headers: string[] = []
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          const name = res.rawHeaders[i] ?? ''
-          const lower = name.toLowerCase()
-          if (lower === 'date') continue
-          const counted = lower === 'x-etcd-index' || lower === 'x-raft-index' || lower === 'content-length'
-          headers.push(`${name}: ${counted ? 'N' : res.rawHeaders[i + 1]}`)
-        }
-        resolve({ status: res.statusCode ?? 0, headers, body: mask(Buffer.concat(chunks).toString('utf8')) })
-      })
-    })
-    req.on('error', reject)
-    if (body === undefined) {
-      req.end()
-      return
-    }
-    req.setHeader('content-type', body.type ?? 'application/x-www-form-urlencoded')
-    if (body.chunked === true) req.setHeader('transfer-encoding', 'chunked')
-    else req.setHeader('content-length', Buffer.byteLength(body.text))
-    req.end(body.text)
-  })
+/** Headers whose values count writes (indexes, and a length that follows from them). */
+const counted: ReadonlySet<string> = new Set(['x-etcd-index', 'x-raft-index', 'content-length'])
+
+async function raw(base: string, method: string, path: string, body?: RawBody): Promise<RawAnswer> {
+  const answer = await rawRequest(base, method, path, body, counted)
+  return { ...answer, body: mask(answer.body) }
 }
 
 /**
  * Sends one case to both servers, `{}` in the path being the side's letter; they must agree.
  * Returns whether the fast path answered, and the front's answer.
  */
-async function same(method: string, path: string, body?: Body): Promise<{ fast: boolean; answer: Raw }> {
+async function same(
+  method: string,
+  path: string,
+  body?: RawBody,
+): Promise<{ fast: boolean; answer: RawAnswer }> {
   const before = member.front.answered
   const front = await raw(member.url, method, path.replace('{}', 'f'), body)
   const fast = member.front.answered > before
@@ -109,7 +85,7 @@ async function same(method: string, path: string, body?: Body): Promise<{ fast: 
   return { fast, answer: front }
 }
 
-const form = (text: string): Body => ({ text })
+const form = (text: string): RawBody => ({ text })
 
 describe('plain writes before fastify', () => {
   it.each([
