@@ -108,39 +108,50 @@ const opNames: Record<string, KvOp> = { write: 'write', local: 'local read', quo
 const labelWidth = 30
 const cellWidth = 30
 
-/** What --help prints: each option, its default and what it changes (docs/bench.md has more). */
-const usage = `usage: npm run bench -- [options]
-  --rows LIST            parts to run, always in this order: ${partsInOrder.join(',')}
-  --systems LIST         cairn, etcd or both (default both; etcd only when etcd-server is installed)
-  --seconds N            duration of each kv cell (default 3)
-  --slices N             each kv cell cut into N slices alternating between the systems (default 6)
-  --concurrency LIST     kv concurrency levels (default 1,16,64,256)
-  --ops LIST             kv operations: ${Object.keys(opNames).join(',')} (default all)
-  --warmup N             seconds of unmeasured load before each kv cell (default 2)
-  --watchers N           long-poll watchers in the watch row (default 5000)
-  --watch-on all|leader  spread the watchers over the members, or all on the leader (default all)
-  --watch-threads N      client threads holding the watchers (default: CPU count, at most 4)
-  --watch-warmup N       unmeasured watch rounds before the measured one (default 2)
-  --keys N               keys written before the memory row is read (default 100000)
-  --failovers N          failover rounds, each on fresh clusters (default 3)
-  --help                 this text`
-
 const cliOptions = {
+  rows: { type: 'string', default: partsInOrder.join(',') },
+  systems: { type: 'string', default: 'cairn,etcd' },
   seconds: { type: 'string', default: '3' },
   slices: { type: 'string', default: '6' },
   concurrency: { type: 'string', default: '1,16,64,256' },
-  rows: { type: 'string', default: partsInOrder.join(',') },
+  ops: { type: 'string', default: Object.keys(opNames).join(',') },
+  warmup: { type: 'string', default: '2' },
   watchers: { type: 'string', default: '5000' },
   'watch-on': { type: 'string', default: 'all' },
   'watch-threads': { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
-  keys: { type: 'string', default: '100000' },
-  systems: { type: 'string', default: 'cairn,etcd' },
-  ops: { type: 'string', default: Object.keys(opNames).join(',') },
-  failovers: { type: 'string', default: '3' },
-  warmup: { type: 'string', default: '2' },
   'watch-warmup': { type: 'string', default: '2' },
+  keys: { type: 'string', default: '100000' },
+  failovers: { type: 'string', default: '3' },
   help: { type: 'boolean', default: false },
 } as const
+
+/** Each option's argument and what it changes, for --help (docs/bench.md has more). */
+const optionHelp: Record<keyof typeof cliOptions, [string, string]> = {
+  rows: ['LIST', "parts to run, always in the default's order"],
+  systems: ['LIST', 'cairn, etcd or both (etcd only when etcd-server is installed)'],
+  seconds: ['N', 'duration of each kv cell'],
+  slices: ['N', 'each kv cell cut into N slices alternating between the systems'],
+  concurrency: ['LIST', 'kv concurrency levels'],
+  ops: ['LIST', 'kv operations'],
+  warmup: ['N', 'seconds of unmeasured load before each kv cell'],
+  watchers: ['N', 'long-poll watchers in the watch row'],
+  'watch-on': ['all|leader', 'spread the watchers over the members, or all on the leader'],
+  'watch-threads': ['N', 'client threads holding the watchers (CPU count, at most 4)'],
+  'watch-warmup': ['N', 'unmeasured watch rounds before the measured one'],
+  keys: ['N', 'keys written before the memory row is read'],
+  failovers: ['N', 'failover rounds, each on fresh clusters'],
+  help: ['', 'this text'],
+}
+
+/** What --help prints: every option with its argument, what it changes and its default. */
+const usage = [
+  'usage: npm run bench -- [options]',
+  ...Object.entries(optionHelp).map(([name, [arg, what]]) => {
+    const option = cliOptions[name as keyof typeof cliOptions]
+    const shown = option.type === 'string' ? ` (default ${option.default})` : ''
+    return `  ${`--${name} ${arg}`.padEnd(23)}${what}${shown}`
+  }),
+].join('\n')
 
 function parseArgv() {
   try {

@@ -90,13 +90,16 @@ export class HttpFront {
   /** fastify's serverFactory option: an HTTP/1 server whose requests meet the fast paths first. */
   readonly serverFactory: FastifyServerFactory = (handler, options): Server => {
     const http = options.http
+    // The same for every request: made once, not per request.
+    const unexpected = (error: unknown): void =>
+      this.#log?.error({ err: error }, 'http front: unexpected error')
     const server = createServer(typeof http === 'object' && http !== null ? http : {}, (req, res) => {
       if (!this.#closed) {
         const fallback = (): void => handler(req, res)
         const exits: FastPathExits = {
           fallback,
           failed: (error) => this.#failed(error, res, fallback),
-          unexpected: (error) => this.#log?.error({ err: error }, 'http front: unexpected error'),
+          unexpected,
         }
         for (const path of this.#paths) {
           let taken: boolean

@@ -254,9 +254,7 @@ export class ManagedUnit {
     try {
       launch = await resolveLaunch(file, ctx.environment)
     } catch (error) {
-      const message = errorText(error)
-      this.#cairn(message)
-      this.#failed(hash, { code: null, signal: null }, message)
+      this.#failedToStart(hash, { code: null, signal: null }, errorText(error))
       return
     }
     if (this.#wanted()?.hash !== hash) return // fenced, stopped or replaced while reading files
@@ -283,9 +281,7 @@ export class ManagedUnit {
     )
     if (spawned.pid === undefined) {
       const exit = await spawned.exited
-      const message = `ExecStart ${argv[0]}: ${exit.error ?? 'did not start'}`
-      this.#cairn(message)
-      this.#failed(hash, exit, message)
+      this.#failedToStart(hash, exit, `ExecStart ${argv[0]}: ${exit.error ?? 'did not start'}`)
       return
     }
     const run: Run = {
@@ -381,6 +377,12 @@ export class ManagedUnit {
       this.#restartTimer = undefined
       this.#kick()
     }, delayMs)
+  }
+
+  /** A start that failed before a process ran: no exit line will say why, so the journal does. */
+  #failedToStart(hash: string, exit: Exit, message: string): void {
+    this.#cairn(message)
+    this.#failed(hash, exit, message)
   }
 
   #failed(hash: string, exit: Exit, message: string): void {
