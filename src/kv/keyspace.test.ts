@@ -2,7 +2,7 @@
  * Proves the keyspace's own invariants and accounting: byte accounting follows inserts, rewrites
  * and removals back to zero; the space limit refuses growth (KV_SPACE_EXCEEDED, nothing changed)
  * but never deletes or shrinking writes; subtree removal clears the file index, TTL index and lease
- * attachments; and load() refuses snapshot records that break the tree invariants.
+ * attachments, and so does a set that puts a new file in an old one's place; and load() refuses snapshot records that break the tree invariants.
  */
 import { describe, expect, it } from 'vitest'
 import { ApplyContext } from './apply-context.ts'
@@ -57,6 +57,42 @@ describe('keyspace accounting and limits', () => {
     v2Delete(ctx, { key: '/d', recursive: true })
     expect(ks.ttlDue(2000, 10)).toEqual([])
     expect(ks.leases.info(1)?.keys).toEqual([])
+  })
+
+  it('a set over a file puts a new node in its place: the TTL index, leases, bytes and the tree follow', () => {
+    const ks = new Keyspace()
+    const ctx = new ApplyContext(ks, 1000)
+    ks.leases.grant(1, 5000, 6000)
+    v2Set(ctx, { key: '/d/t', value: 'old', dir: false, ttlMs: 10 })
+    put(ctx, { key: '/d/l', value: 'old', lease: 1 })
+    v2Set(ctx, { key: '/d/p', value: 'old', dir: false })
+    v2Set(ctx, { key: '/d/t', value: 'new value', dir: false })
+    v2Set(ctx, { key: '/d/l', value: 'new value', dir: false })
+    v2Set(ctx, { key: '/d/p', value: 'new value', dir: false, ttlMs: 20 })
+    expect(ks.ttlDue(3000, 10)).toEqual(['/d/p'])
+    expect(ks.leases.info(1)?.keys).toEqual([])
+    const node = ks.get('/d/t')
+    expect([node?.value, node?.createRevision, node?.modRevision, node?.version]).toEqual([
+      'new value',
+      4,
+      4,
+      1,
+    ])
+    expect(ks.get('/d')?.children?.get('t')).toBe(node)
+    expect([ks.fileCount, ks.nodeCount]).toEqual([3, 5])
+    const fresh = new Keyspace()
+    const freshCtx = new ApplyContext(fresh, 1000)
+    for (const key of ['/d/t', '/d/l', '/d/p']) v2Set(freshCtx, { key, value: 'new value', dir: false })
+    expect(ks.bytes).toBe(fresh.bytes)
+    expect(() =>
+      ks.replaceFile(ks.get('/d') as never, {
+        dir: false,
+        value: '',
+        revision: 9,
+        deadlineMs: undefined,
+        lease: 0,
+      }),
+    ).toThrow(/replaceFile/)
   })
 
   it.each([

@@ -154,6 +154,30 @@ export class Keyspace {
   }
 
   /**
+   * Puts a new file node in the place of the file `existing` (etcd v2's set over a file: new
+   * revisions, version 1, the new deadline and lease). The keys, the set of files and the parent's
+   * children's names stay as they were, so only the maps' entries and the counts change.
+   * The caller has checked limits.
+   */
+  replaceFile(existing: KvNode, fields: NewNode): KvNode {
+    const key = existing.key
+    if (existing.dir || fields.dir || this.#nodes.get(key) !== existing)
+      throw new Error(`keyspace: replaceFile needs a file in the keyspace and a file, at ${key}`)
+    const slash = key.lastIndexOf('/')
+    const parent = this.#nodes.get(slash === 0 ? rootKey : key.slice(0, slash))
+    if (parent?.children === undefined) throw new Error(`keyspace: ${key} has no parent directory`)
+    const node = makeNode(key, fields)
+    parent.children.set(key.slice(slash + 1), node)
+    this.#nodes.set(key, node)
+    this.#bytes += node.sizeBytes - existing.sizeBytes
+    if (existing.deadlineMs !== undefined || node.deadlineMs !== undefined)
+      this.#ttl.set(key, node.deadlineMs)
+    if (existing.lease !== 0) this.leases.detach(existing.lease, key)
+    if (node.lease !== 0) this.leases.attach(node.lease, key)
+    return node
+  }
+
+  /**
    * Restore only: adds a node exactly as a snapshot recorded it. Its parent must be loaded already
    * and its lease granted; throws KV_SNAPSHOT_INVALID for a record that breaks an invariant.
    */

@@ -185,18 +185,26 @@ function internalCreate(
 ): V2Result {
   const ks = ctx.keyspace
   if (key === rootKey) throw new KvError('KV_ROOT_READ_ONLY', rootKey, ks.revision)
-  ks.checkAncestors(key)
   const existing = ks.get(key)
-  if (existing !== undefined) {
+  // An existing node's ancestors are directories (the keyspace's invariant), and it adds none.
+  if (existing === undefined) ks.checkAncestors(key)
+  else {
     if (!mode.replace) throw new KvError('KV_NODE_EXISTS', key, ks.revision)
     if (existing.dir) throw new KvError('KV_NOT_FILE', key, ks.revision)
   }
   const stored = dir ? '' : value
-  ks.checkSpace(ks.growthOf(key, stored) - (existing?.sizeBytes ?? 0))
+  const growth =
+    existing === undefined ? ks.growthOf(key, stored) : nodeSizeBytes(key, stored) - existing.sizeBytes
+  ks.checkSpace(growth)
   const prevNode = existing === undefined ? undefined : viewOf(existing)
-  if (existing !== undefined) ks.removeSubtree(existing)
   const revision = ctx.nextRevision()
-  const node = ks.insert(key, { dir, value: stored, revision, deadlineMs: ctx.deadlineOf(ttlMs), lease: 0 })
+  const fields = { dir, value: stored, revision, deadlineMs: ctx.deadlineOf(ttlMs), lease: 0 }
+  let node: KvNode
+  if (existing !== undefined && !dir) node = ks.replaceFile(existing, fields)
+  else {
+    if (existing !== undefined) ks.removeSubtree(existing)
+    node = ks.insert(key, fields)
+  }
   return commit(
     ctx,
     new KvEvent(mode.action, revision, viewOf(node), prevNode, ctx.nowMs, mode.refresh === true),
