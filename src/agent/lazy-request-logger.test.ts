@@ -4,7 +4,7 @@
  * request that never logs never builds a pino child.
  */
 import { Writable } from 'node:stream'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { lazyRequestLoggers } from './lazy-request-logger.ts'
@@ -37,7 +37,7 @@ function setUp() {
     })
   const app = Fastify({
     loggerInstance: base as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger, bindings, options) =>
       lazyRequestLoggers(counting(logger), bindings, options),
   })
