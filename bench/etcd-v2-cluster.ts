@@ -29,11 +29,12 @@ export const clusterSize = 3
 const leaderWaitMs = 30_000
 const leaderPollMs = 50
 
-export async function startCairnCluster(): Promise<BenchCluster> {
+/** `bin`: the `bin/cairn` to run (bench/ab.ts runs another checkout's); this checkout's by default. */
+export async function startCairnCluster(bin?: string): Promise<BenchCluster> {
   const cluster = await AgentCluster.create(clusterSize)
   for (const name of cluster.names) {
     const args = [...cluster.args(name), '--log-level', 'warn']
-    cluster.running.set(name, spawnCairn(args, name, cluster.clientUrl(name)))
+    cluster.running.set(name, spawnCairn(args, name, cluster.clientUrl(name), bin))
   }
   const member = (i: number) => {
     const proc = cluster.running.get(cluster.names[i] ?? '')

@@ -155,11 +155,11 @@ export class AgentCluster {
   }
 }
 
-export function spawnCairn(args: string[], name = 'cairn', clientUrl = ''): AgentProcess {
+export function spawnCairn(args: string[], name = 'cairn', clientUrl = '', bin = cairnBin): AgentProcess {
   // A server agent serves DNS on 8600 unless told otherwise: tests never take the fixed port.
   const dns = args[0] === 'agent' && args.includes('--server') && !args.includes('--dns-addr')
   const all = dns ? [args[0] as string, '--dns-addr', '127.0.0.1:0', ...args.slice(1)] : args
-  const child = spawn(process.execPath, [cairnBin, ...all], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [bin, ...all], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output: string[] = []
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString('utf8'))
