@@ -2,7 +2,8 @@
  * Proves the keyspace's own invariants and accounting: byte accounting follows inserts, rewrites
  * and removals back to zero; the space limit refuses growth (KV_SPACE_EXCEEDED, nothing changed)
  * but never deletes or shrinking writes; subtree removal clears the file index, TTL index and lease
- * attachments, and so does a set that puts a new file in an old one's place; and load() refuses snapshot records that break the tree invariants.
+ * attachments, and so does a set that puts a new file in an old one's place; and load() refuses
+ * snapshot records that break the tree invariants.
  */
 import { describe, expect, it } from 'vitest'
 import { ApplyContext } from './apply-context.ts'
