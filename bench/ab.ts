@@ -24,13 +24,9 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-import { loadAverage, machineLine } from './bench-env.ts'
+import { loadAverage, machineLine, parseBenchArgs, UsageError, usageText } from './bench-env.ts'
 import { type BenchCluster, leaderIndex, startCairnCluster } from './etcd-v2-cluster.ts'
 import { fillKeys, type KvOp, kvKeys, kvPool, measureKv } from './etcd-v2-kv.ts'
-
-/** A bad option: printed as one line, exit code 2. */
-class UsageError extends Error {}
 
 const repoDir = fileURLToPath(new URL('..', import.meta.url))
 /** Clock ticks per second of /proc/<pid>/stat's times (Linux's USER_HZ). */
@@ -58,14 +54,7 @@ const optionHelp: Record<keyof typeof cliOptions, [string, string]> = {
   help: ['', 'this text'],
 }
 
-const usage = [
-  'usage: npm run bench:ab -- [options]',
-  ...Object.entries(optionHelp).map(([name, [arg, what]]) => {
-    const option = cliOptions[name as keyof typeof cliOptions]
-    const shown = option.type === 'string' ? ` (default ${option.default})` : ''
-    return `  ${`--${name} ${arg}`.padEnd(22)}${what}${shown}`
-  }),
-].join('\n')
+const usage = usageText('npm run bench:ab', cliOptions, optionHelp)
 
 interface Options {
   base: string
@@ -77,14 +66,7 @@ interface Options {
 }
 
 function parseOptions(): Options | undefined {
-  let values: ReturnType<typeof parseArgs<{ options: typeof cliOptions }>>['values']
-  try {
-    values = parseArgs({ options: cliOptions }).values
-  } catch (error) {
-    if (error instanceof TypeError && String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'))
-      throw new UsageError(`${error.message}\n${usage}`)
-    throw error
-  }
+  const values = parseBenchArgs(cliOptions, usage)
   if (values.help) {
     console.log(usage)
     return undefined
@@ -121,13 +103,18 @@ function git(args: string[]): string {
 function checkOut(rev: string): { dir: string; bin: string; commit: string } {
   const commit = git(['rev-parse', '--verify', `${rev}^{commit}`])
   const dir = mkdtempSync(join(tmpdir(), 'cairn-ab-'))
-  git(['worktree', 'add', '--detach', dir, commit])
-  symlinkSync(join(repoDir, 'node_modules'), join(dir, 'node_modules'))
-  const bin = join(dir, 'bin', 'cairn')
-  // Three members building the bundle at once would race; one run builds it first.
-  const built = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' })
-  if (built.status !== 0) throw new Error(`the base build does not run: ${built.stderr.slice(-2000)}`)
-  return { dir, bin, commit }
+  try {
+    git(['worktree', 'add', '--detach', dir, commit])
+    symlinkSync(join(repoDir, 'node_modules'), join(dir, 'node_modules'))
+    const bin = join(dir, 'bin', 'cairn')
+    // Three members building the bundle at once would race; one run builds it first.
+    const built = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' })
+    if (built.status !== 0) throw new Error(`the base build does not run: ${built.stderr.slice(-2000)}`)
+    return { dir, bin, commit }
+  } catch (error) {
+    removeCheckout(dir)
+    throw error
+  }
 }
 
 function removeCheckout(dir: string): void {

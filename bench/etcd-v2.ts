@@ -37,9 +37,8 @@
 import { spawnSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { etcdAvailable } from '../test/helpers/etcd.ts'
-import { loadAverage, machineLine, median } from './bench-env.ts'
+import { loadAverage, machineLine, median, parseBenchArgs, UsageError, usageText } from './bench-env.ts'
 import {
   type BenchCluster,
   leaderIndex,
@@ -81,9 +80,6 @@ const scriptParts = {
   placement: 'scheduler-placement.ts', // issue 6: 50,000 units placed on 1,000 simulated machines, ~2 s
   scheduler: 'scheduler.ts', // issue 6: start, scale, rolling update, machine failure on 4 agents
 } as const
-
-/** A bad option or environment: printed as one line, exit code 2. */
-class UsageError extends Error {}
 
 interface Options {
   seconds: number
@@ -149,29 +145,10 @@ const optionHelp: Record<keyof typeof cliOptions, [string, string]> = {
   help: ['', 'this text'],
 }
 
-/** What --help prints: every option with its argument, what it changes and its default. */
-const usage = [
-  'usage: npm run bench -- [options]',
-  ...Object.entries(optionHelp).map(([name, [arg, what]]) => {
-    const option = cliOptions[name as keyof typeof cliOptions]
-    const shown = option.type === 'string' ? ` (default ${option.default})` : ''
-    return `  ${`--${name} ${arg}`.padEnd(23)}${what}${shown}`
-  }),
-].join('\n')
-
-function parseArgv() {
-  try {
-    return parseArgs({ options: cliOptions })
-  } catch (error) {
-    // parseArgs' own errors (an unknown option, a missing value) are the user's to fix.
-    if (error instanceof TypeError && String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'))
-      throw new UsageError(`${error.message}\n${usage}`)
-    throw error
-  }
-}
+const usage = usageText('npm run bench', cliOptions, optionHelp)
 
 function parseOptions(): Options | undefined {
-  const { values } = parseArgv()
+  const values = parseBenchArgs(cliOptions, usage)
   if (values.help) {
     console.log(usage)
     return undefined
