@@ -16,8 +16,9 @@
  * Printed per cell: each build's ops/s over its slices, its CPU per operation on the leader and on
  * each follower (user + system time from /proc/<pid>/stat across its slices, µs), and the ratio
  * this / base. On the 2-core development VM one 3 s cell of `npm run bench` moves by ±10-20 %
- * between runs, while 16 such slices of two builds agreed in direction run after run with the sides
- * swapped (docs/bench.md). The worktree is removed at the end, also after an error or Ctrl-C.
+ * between runs; here the same build against itself read 1.008-1.024, and one change 1.085 in one
+ * run and 1.022 in the next, so a difference under about 5 % needs several runs (docs/bench.md).
+ * The worktree is removed at the end, also after an error or Ctrl-C.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
