@@ -20,7 +20,7 @@
  *   npm run bench -- --rows watch --watchers 500 --watch-on leader
  *   npm run bench -- --rows memory --keys 20000
  *   npm run bench -- --systems cairn                   skip etcd even when it is installed
- *   npm run bench -- --warmup 0 --watch-warmup 0       measure freshly started servers
+ *   npm run bench -- --start-warmup 0 --warmup 0 --watch-warmup 0   freshly started servers
  *   npm run bench -- --rows kv --slices 1              each kv cell in one piece per system
  *
  * Warm-up: right after the fill, each system gets --start-warmup seconds of every kv cell's load in
