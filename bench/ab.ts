@@ -131,7 +131,6 @@ function cpuMicros(pid: number): number {
 }
 
 interface Side {
-  name: string
   url: string
   /** Leader first, then the followers. */
   pids: number[]
@@ -143,12 +142,12 @@ interface Tally {
   cpu: number[]
 }
 
-async function sideOf(name: string, cluster: BenchCluster): Promise<Side> {
+async function sideOf(cluster: BenchCluster): Promise<Side> {
   const leader = await leaderIndex(cluster)
   const url = cluster.clientUrls[leader] as string
   await fillKeys(url, kvKeys, 32)
   const order = [leader, ...[0, 1, 2].filter((i) => i !== leader)]
-  return { name, url, pids: order.map((i) => cluster.pid(i)) }
+  return { url, pids: order.map((i) => cluster.pid(i)) }
 }
 
 async function cell(sides: Side[], op: KvOp, c: number, o: Options): Promise<Tally[]> {
@@ -208,10 +207,7 @@ async function main(): Promise<void> {
     const thisName = `this (${head}${dirty ? ' + changes' : ''})`
     const baseName = `base (${base.commit.slice(0, 7)})`
     clusters.push(await startCairnCluster(base.bin), await startCairnCluster())
-    const sides = [
-      await sideOf(baseName, clusters[0] as BenchCluster),
-      await sideOf(thisName, clusters[1] as BenchCluster),
-    ]
+    const sides = [await sideOf(clusters[0] as BenchCluster), await sideOf(clusters[1] as BenchCluster)]
     console.log(
       `${o.slices} slices of ${o.sliceSeconds} s per build and cell, alternating, after ${o.warmup} s of the cell's load on each`,
     )
