@@ -11,7 +11,10 @@
  * member's load, docs/bench.md), the load alternates between them in --slice-seconds slices,
  * --slices per build and cell, the base first in odd slices and this checkout first in even ones,
  * so that a burst of machine noise or a drift falls on both. The idle cluster costs the measured
- * one a little (its heartbeats); both pay it alike.
+ * one a little (its heartbeats); both pay it alike. Both run with `--no-idle-gc`: a cluster left
+ * idle for the other's 12 s warm-up would otherwise compact its heap right before its own slices,
+ * and the first seconds after such a compaction run 10-15 % slower (docs/bench.md), a pause the
+ * harness made, not the load (so a base older than the flag, 0b92a5a, cannot be compared).
  *
  * Printed per cell: each build's ops/s over its slices, its CPU per operation on the leader and on
  * each follower (user + system time from /proc/<pid>/stat across its slices, µs), and the ratio
@@ -30,6 +33,8 @@ import { type BenchCluster, leaderIndex, startCairnCluster } from './etcd-v2-clu
 import { fillKeys, type KvOp, kvKeys, kvPool, measureKv } from './etcd-v2-kv.ts'
 
 const repoDir = fileURLToPath(new URL('..', import.meta.url))
+/** See the header: the harness's own pauses must not set off the agents' idle compaction. */
+const noIdleGc = ['--no-idle-gc']
 /** Clock ticks per second of /proc/<pid>/stat's times (Linux's USER_HZ). */
 const ticksPerSecond = 100
 
@@ -206,7 +211,7 @@ async function main(): Promise<void> {
     console.log(`load average at start: ${loadAverage()}`)
     const thisName = `this (${head}${dirty ? ' + changes' : ''})`
     const baseName = `base (${base.commit.slice(0, 7)})`
-    clusters.push(await startCairnCluster(base.bin), await startCairnCluster())
+    clusters.push(await startCairnCluster(base.bin, noIdleGc), await startCairnCluster(undefined, noIdleGc))
     const sides = [await sideOf(clusters[0] as BenchCluster), await sideOf(clusters[1] as BenchCluster)]
     console.log(
       `${o.slices} slices of ${o.sliceSeconds} s per build and cell, alternating, after ${o.warmup} s of the cell's load on each`,

@@ -29,11 +29,14 @@ export const clusterSize = 3
 const leaderWaitMs = 30_000
 const leaderPollMs = 50
 
-/** `bin`: the `bin/cairn` to run (bench/ab.ts runs another checkout's); this checkout's by default. */
-export async function startCairnCluster(bin?: string): Promise<BenchCluster> {
+/**
+ * `bin`: the `bin/cairn` to run (bench/ab.ts runs another checkout's); this checkout's by default.
+ * `extraArgs` go after the agent's own.
+ */
+export async function startCairnCluster(bin?: string, extraArgs: string[] = []): Promise<BenchCluster> {
   const cluster = await AgentCluster.create(clusterSize)
   for (const name of cluster.names) {
-    const args = [...cluster.args(name), '--log-level', 'warn']
+    const args = [...cluster.args(name), '--log-level', 'warn', ...extraArgs]
     cluster.running.set(name, spawnCairn(args, name, cluster.clientUrl(name), bin))
   }
   const member = (i: number) => {
