@@ -108,5 +108,8 @@ export async function pruneTtlCheckStates(dataDir: string, keepIds: Iterable<str
   return removed
 }
 
-/** A state file's name (a temp file of an interrupted write ends differently and is removed too). */
+/**
+ * A state file's name, and on purpose not anchored at the end: the temp file an interrupted
+ * writeFileAtomic left (`<name>.json` plus its temp suffix) matches too and is removed.
+ */
 const stateFileName = /^[0-9a-f]{64}\.json/
